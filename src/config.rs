@@ -1,0 +1,814 @@
+//! Configuration: one TOML file (`config/default.toml` documents every key), serde with
+//! `deny_unknown_fields`, each default a named fn that says where the number comes from, and one
+//! [`Config::validate`] step whose errors name the key and the fix.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::SeverityScale;
+use crate::rules::tracking::{CarrierFormat, CarrierRegistry};
+
+/// The config embedded in the binary: `sellerguard demo` and tests run on it with no file at hand.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config is not valid TOML or has an unknown/mistyped key: {0}")]
+    Parse(String),
+    #[error("config key `{key}`: {problem}; fix: {fix}")]
+    Invalid {
+        key: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+fn invalid(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        problem: problem.into(),
+        fix: fix.into(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub service: ServiceConfig,
+    #[serde(default)]
+    pub input: InputConfig,
+    #[serde(default)]
+    pub state: StateConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub fake_shipment: FakeShipmentConfig,
+    #[serde(default)]
+    pub rating_manipulation: RatingConfig,
+    #[serde(default)]
+    pub price_dumping: PriceDumpingConfig,
+    #[serde(default)]
+    pub shipping_fee_inflation: ShippingFeeConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_toml(DEFAULT_TOML).expect("embedded config/default.toml is valid")
+    }
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text)
+    }
+
+    /// The one validation step: every check names its key and how to fix it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let k = &self.kafka;
+        for (key, v) in [
+            ("kafka.brokers", &k.brokers),
+            ("kafka.input_topic", &k.input_topic),
+            ("kafka.alerts_topic", &k.alerts_topic),
+            ("kafka.dlq_topic", &k.dlq_topic),
+            ("kafka.group_id", &k.group_id),
+        ] {
+            if v.trim().is_empty() {
+                return Err(invalid(key, "is empty", "set it (see config/default.toml)"));
+            }
+        }
+        if k.input_topic == k.alerts_topic || k.input_topic == k.dlq_topic {
+            return Err(invalid(
+                "kafka.alerts_topic",
+                "alerts or dead-letter topic equals the input topic",
+                "use distinct topics so alerts are never re-consumed as events",
+            ));
+        }
+        for (key, props) in [
+            ("kafka.consumer", &k.consumer),
+            ("kafka.producer", &k.producer),
+        ] {
+            for owned in ["enable.auto.offset.store", "bootstrap.servers", "group.id"] {
+                if props.contains_key(owned) {
+                    return Err(invalid(
+                        &format!("{key}.\"{owned}\""),
+                        "is managed by sellerguard",
+                        "remove it (brokers and group come from kafka.brokers / kafka.group_id; offsets are stored only after alerts are acknowledged)",
+                    ));
+                }
+            }
+        }
+        self.service
+            .metrics_addr
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| {
+                invalid(
+                    "service.metrics_addr",
+                    e.to_string(),
+                    "use host:port, e.g. 127.0.0.1:9464",
+                )
+            })?;
+        positive("service.max_in_flight", self.service.max_in_flight as f64)?;
+        positive("service.idle_flush_ms", self.service.idle_flush_ms as f64)?;
+
+        let i = &self.input;
+        positive("input.max_message_bytes", i.max_message_bytes as f64)?;
+        positive("input.max_id_bytes", i.max_id_bytes as f64)?;
+        positive("input.max_text_bytes", i.max_text_bytes as f64)?;
+        non_negative("input.allowed_lateness_ms", i.allowed_lateness_ms as f64)?;
+        positive(
+            "input.default_promised_dispatch_hours",
+            i.default_promised_dispatch_hours as f64,
+        )?;
+        for (cur, rate) in &i.currency_rates {
+            if !(rate.is_finite() && *rate > 0.0) {
+                return Err(invalid(
+                    &format!("input.currency_rates.{cur}"),
+                    format!("rate {rate} is not a positive number"),
+                    "give USD per one unit of the currency, e.g. EUR = 1.08",
+                ));
+            }
+        }
+        positive(
+            "state.order_retention_hours",
+            self.state.order_retention_hours as f64,
+        )?;
+        positive(
+            "state.listing_retention_hours",
+            self.state.listing_retention_hours as f64,
+        )?;
+        positive(
+            "state.sweep_interval_minutes",
+            self.state.sweep_interval_minutes as f64,
+        )?;
+        non_negative("alerts.cooldown_hours", self.alerts.cooldown_hours)?;
+
+        let f = &self.fake_shipment;
+        positive("fake_shipment.window_hours", f.window_hours)?;
+        positive("fake_shipment.min_flagged", f.min_flagged as f64)?;
+        ratio("fake_shipment.min_flagged_ratio", f.min_flagged_ratio)?;
+        positive("fake_shipment.reuse_window_hours", f.reuse_window_hours)?;
+        positive("fake_shipment.scan_deadline_hours", f.scan_deadline_hours)?;
+        f.severity.validate("fake_shipment.severity")?;
+        CarrierRegistry::new(&f.carriers).map_err(|e| {
+            invalid(
+                &format!("fake_shipment.carriers.{}.pattern", e.carrier),
+                e.message,
+                "write a valid regex",
+            )
+        })?;
+
+        let r = &self.rating_manipulation;
+        positive("rating_manipulation.window_hours", r.window_hours)?;
+        positive("rating_manipulation.min_five_star", r.min_five_star as f64)?;
+        ratio(
+            "rating_manipulation.min_suspicious_ratio",
+            r.min_suspicious_ratio,
+        )?;
+        positive("rating_manipulation.new_account_days", r.new_account_days)?;
+        positive(
+            "rating_manipulation.burst_min_five_star",
+            r.burst_min_five_star as f64,
+        )?;
+        positive("rating_manipulation.burst_factor", r.burst_factor)?;
+        positive("rating_manipulation.baseline_days", r.baseline_days as f64)?;
+        positive(
+            "rating_manipulation.baseline_floor_per_day",
+            r.baseline_floor_per_day,
+        )?;
+        positive(
+            "rating_manipulation.burst_delivery_days",
+            r.burst_delivery_days as f64,
+        )?;
+        non_negative(
+            "rating_manipulation.burst_per_delivery",
+            r.burst_per_delivery,
+        )?;
+        r.severity.validate("rating_manipulation.severity")?;
+
+        let p = &self.price_dumping;
+        positive("price_dumping.median_window_hours", p.median_window_hours)?;
+        positive("price_dumping.min_samples", p.min_samples as f64)?;
+        ratio("price_dumping.max_ratio_to_median", p.max_ratio_to_median)?;
+        ratio(
+            "price_dumping.new_listing_max_ratio",
+            p.new_listing_max_ratio,
+        )?;
+        ratio("price_dumping.min_drop", p.min_drop)?;
+        positive("price_dumping.raise_window_hours", p.raise_window_hours)?;
+        ratio("price_dumping.restored_ratio", p.restored_ratio)?;
+        positive(
+            "price_dumping.sketch_relative_accuracy",
+            p.sketch_relative_accuracy,
+        )?;
+        p.severity.validate("price_dumping.severity")?;
+
+        let s = &self.shipping_fee_inflation;
+        positive(
+            "shipping_fee_inflation.median_window_hours",
+            s.median_window_hours,
+        )?;
+        positive("shipping_fee_inflation.min_samples", s.min_samples as f64)?;
+        positive(
+            "shipping_fee_inflation.max_ratio_to_median",
+            s.max_ratio_to_median,
+        )?;
+        ratio(
+            "shipping_fee_inflation.cheap_item_ratio",
+            s.cheap_item_ratio,
+        )?;
+        positive("shipping_fee_inflation.moved_fee_ratio", s.moved_fee_ratio)?;
+        positive("shipping_fee_inflation.window_hours", s.window_hours)?;
+        positive("shipping_fee_inflation.min_orders", s.min_orders as f64)?;
+        if s.weight_bands_grams.windows(2).any(|w| w[0] >= w[1]) || s.weight_bands_grams.is_empty()
+        {
+            return Err(invalid(
+                "shipping_fee_inflation.weight_bands_grams",
+                "must be a non-empty, strictly increasing list",
+                "list band upper bounds in grams, e.g. [250, 500, 1000]",
+            ));
+        }
+        s.severity.validate("shipping_fee_inflation.severity")?;
+        Ok(())
+    }
+
+    /// Config as TOML with secrets (librdkafka `*password*`, `*secret*`, `sasl.*`) masked, for logs.
+    pub fn redacted_toml(&self) -> String {
+        let mut c = self.clone();
+        for props in [
+            &mut c.kafka.consumer,
+            &mut c.kafka.producer,
+            &mut c.kafka.common,
+        ] {
+            for (k, v) in props.iter_mut() {
+                if k.contains("password") || k.contains("secret") || k.starts_with("sasl.") {
+                    *v = "***".into();
+                }
+            }
+        }
+        toml::to_string(&c).unwrap_or_default()
+    }
+}
+
+fn positive(key: &str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("{v} is not > 0"),
+            "set a positive number",
+        ))
+    }
+}
+
+fn non_negative(key: &str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{v} is negative"), "set 0 or more"))
+    }
+}
+
+fn ratio(key: &str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("{v} is not in (0, 1]"),
+            "give a fraction, e.g. 0.25 for 25 %",
+        ))
+    }
+}
+
+// ---------------------------------------------------------------- kafka / service
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    #[serde(default = "default_brokers")]
+    pub brokers: String,
+    #[serde(default = "default_input_topic")]
+    pub input_topic: String,
+    #[serde(default = "default_alerts_topic")]
+    pub alerts_topic: String,
+    #[serde(default = "default_dlq_topic")]
+    pub dlq_topic: String,
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// librdkafka properties for both clients (security.protocol, ssl.*, sasl.* …), passed through.
+    #[serde(default)]
+    pub common: BTreeMap<String, String>,
+    /// librdkafka consumer properties, passed through (override `common`).
+    #[serde(default)]
+    pub consumer: BTreeMap<String, String>,
+    /// librdkafka producer properties, passed through (override `common`).
+    #[serde(default)]
+    pub producer: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all kafka keys have defaults")
+    }
+}
+
+/// A local single broker: the usual development set-up.
+fn default_brokers() -> String {
+    "127.0.0.1:9092".into()
+}
+/// Topic names follow the `<system>-<purpose>` convention of the marketplace's event bus.
+fn default_input_topic() -> String {
+    "marketplace-events".into()
+}
+fn default_alerts_topic() -> String {
+    "sellerguard-alerts".into()
+}
+fn default_dlq_topic() -> String {
+    "sellerguard-dead-letter".into()
+}
+fn default_group_id() -> String {
+    "sellerguard".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    #[serde(default = "default_metrics_addr")]
+    pub metrics_addr: String,
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    #[serde(default = "default_idle_flush_ms")]
+    pub idle_flush_ms: u64,
+    #[serde(default = "default_error_log_interval_ms")]
+    pub error_log_interval_ms: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all service keys have defaults")
+    }
+}
+
+/// The OpenTelemetry/Prometheus exporter convention port; loopback so nothing is exposed by default.
+fn default_metrics_addr() -> String {
+    "127.0.0.1:9464".into()
+}
+/// Outstanding produce requests before the consumer pauses: bounds memory under broker trouble.
+fn default_max_in_flight() -> usize {
+    10_000
+}
+/// With no input for this long, buffered events are released as if the stream had caught up.
+fn default_idle_flush_ms() -> u64 {
+    2_000
+}
+/// At most one log line per reject reason per second; the counters carry the rest.
+fn default_error_log_interval_ms() -> u64 {
+    1_000
+}
+
+// ---------------------------------------------------------------- input and state
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    #[serde(default = "default_max_id_bytes")]
+    pub max_id_bytes: usize,
+    #[serde(default = "default_max_text_bytes")]
+    pub max_text_bytes: usize,
+    #[serde(default = "default_allowed_lateness_ms")]
+    pub allowed_lateness_ms: i64,
+    #[serde(default = "default_promised_dispatch_hours")]
+    pub default_promised_dispatch_hours: u32,
+    /// USD per one unit of each accepted non-USD currency.
+    #[serde(default)]
+    pub currency_rates: BTreeMap<String, f64>,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all input keys have defaults")
+    }
+}
+
+/// Event contract v1 events are a few hundred bytes; 64 KiB leaves room and stops abuse.
+fn default_max_message_bytes() -> usize {
+    64 * 1024
+}
+/// Event contract v1: ids are 1–128 bytes.
+fn default_max_id_bytes() -> usize {
+    128
+}
+/// Free-text fields (cancel reasons) are short; longer text is treated as abuse.
+fn default_max_text_bytes() -> usize {
+    1024
+}
+/// Event contract v1: events may arrive out of order by up to 5 minutes.
+fn default_allowed_lateness_ms() -> i64 {
+    5 * 60 * 1000
+}
+/// Event contract v1: `promised_dispatch_hours` defaults to 72.
+fn default_promised_dispatch_hours() -> u32 {
+    72
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    #[serde(default = "default_order_retention_hours")]
+    pub order_retention_hours: f64,
+    #[serde(default = "default_listing_retention_hours")]
+    pub listing_retention_hours: f64,
+    #[serde(default = "default_sweep_interval_minutes")]
+    pub sweep_interval_minutes: f64,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all state keys have defaults")
+    }
+}
+
+/// Orders are needed until reviews and disputes stop arriving: the platform's 60-day buyer protection.
+fn default_order_retention_hours() -> f64 {
+    60.0 * 24.0
+}
+/// A listing's previous price matters for the dump-and-raise window (7 days) and sales; 30 days covers both.
+fn default_listing_retention_hours() -> f64 {
+    30.0 * 24.0
+}
+/// Expired state is swept once an event-time hour: cheap, and memory never holds more than an hour's excess.
+fn default_sweep_interval_minutes() -> f64 {
+    60.0
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    #[serde(default = "default_cooldown_hours")]
+    pub cooldown_hours: f64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all alerts keys have defaults")
+    }
+}
+
+/// One alert per seller and rule a day is what an analyst queue can absorb; a rise in severity still goes out.
+fn default_cooldown_hours() -> f64 {
+    24.0
+}
+
+// ---------------------------------------------------------------- rule families
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FakeShipmentConfig {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default = "seven_days_hours")]
+    pub window_hours: f64,
+    #[serde(default = "default_fs_min_flagged")]
+    pub min_flagged: u32,
+    #[serde(default = "default_fs_min_ratio")]
+    pub min_flagged_ratio: f64,
+    #[serde(default = "default_fs_reuse_hours")]
+    pub reuse_window_hours: f64,
+    #[serde(default = "default_fs_scan_hours")]
+    pub scan_deadline_hours: f64,
+    #[serde(default = "default_fs_check_method")]
+    pub check_shipping_method: bool,
+    #[serde(default = "default_fs_severity")]
+    pub severity: SeverityScale,
+    #[serde(default = "CarrierRegistry::default_carriers")]
+    pub carriers: BTreeMap<String, CarrierFormat>,
+}
+
+impl Default for FakeShipmentConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all fake_shipment keys have defaults")
+    }
+}
+
+fn enabled() -> bool {
+    true
+}
+/// The product spec's seller-level windows are 7 days unless said otherwise.
+fn seven_days_hours() -> f64 {
+    7.0 * 24.0
+}
+/// Product spec: a seller alert needs ≥ 2 flagged shipments in the window…
+fn default_fs_min_flagged() -> u32 {
+    2
+}
+/// …that are ≥ 10 % of the seller's shipments, so one bad label at a big shop does not alert.
+fn default_fs_min_ratio() -> f64 {
+    0.10
+}
+/// Product spec: a tracking number reused on another order within 30 days.
+fn default_fs_reuse_hours() -> f64 {
+    30.0 * 24.0
+}
+/// Product spec: no carrier scan within 72 h of `order_shipped`.
+fn default_fs_scan_hours() -> f64 {
+    72.0
+}
+/// Seed rule: ship by the method the buyer chose.
+fn default_fs_check_method() -> bool {
+    true
+}
+/// Fake dispatch is a listed prohibition: every seller alert is at least medium.
+fn default_fs_severity() -> SeverityScale {
+    SeverityScale {
+        medium: 1.0,
+        high: 2.5,
+        critical: 5.0,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatingConfig {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default = "default_rm_window_hours")]
+    pub window_hours: f64,
+    #[serde(default = "default_rm_min_five_star")]
+    pub min_five_star: u32,
+    #[serde(default = "default_rm_ratio")]
+    pub min_suspicious_ratio: f64,
+    #[serde(default = "default_rm_new_account_days")]
+    pub new_account_days: f64,
+    #[serde(default = "default_rm_burst_min")]
+    pub burst_min_five_star: u32,
+    #[serde(default = "default_rm_burst_factor")]
+    pub burst_factor: f64,
+    #[serde(default = "default_rm_baseline_days")]
+    pub baseline_days: u32,
+    #[serde(default = "default_rm_baseline_floor")]
+    pub baseline_floor_per_day: f64,
+    #[serde(default = "default_rm_delivery_days")]
+    pub burst_delivery_days: u32,
+    #[serde(default = "default_rm_per_delivery")]
+    pub burst_per_delivery: f64,
+    #[serde(default = "default_rm_severity")]
+    pub severity: SeverityScale,
+}
+
+impl Default for RatingConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all rating_manipulation keys have defaults")
+    }
+}
+
+/// Product spec: in any 24 h window…
+fn default_rm_window_hours() -> f64 {
+    24.0
+}
+/// …≥ 10 five-star reviews…
+fn default_rm_min_five_star() -> u32 {
+    10
+}
+/// …of which ≥ 50 % are from new accounts or for orders never delivered.
+fn default_rm_ratio() -> f64 {
+    0.5
+}
+/// Product spec: a buyer account younger than 7 days is new.
+fn default_rm_new_account_days() -> f64 {
+    7.0
+}
+/// A burst must be big enough to matter to the seller's rating: 15 five-star reviews in a day.
+fn default_rm_burst_min() -> u32 {
+    15
+}
+/// 5× the seller's own daily average: honest growth is far slower than that from one day to the next.
+fn default_rm_burst_factor() -> f64 {
+    5.0
+}
+/// Four weeks of history make the baseline (weekly seasonality averages out).
+fn default_rm_baseline_days() -> u32 {
+    28
+}
+/// A seller with no history still has a baseline of one review a day, so a first sale's reviews do not alert.
+fn default_rm_baseline_floor() -> f64 {
+    1.0
+}
+/// Reviews follow deliveries of the last week or so…
+fn default_rm_delivery_days() -> u32 {
+    7
+}
+/// …so a burst alerts only when five-star reviews outnumber those deliveries (one review per order at most).
+fn default_rm_per_delivery() -> f64 {
+    1.0
+}
+fn default_rm_severity() -> SeverityScale {
+    SeverityScale {
+        medium: 1.0,
+        high: 2.0,
+        critical: 4.0,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceDumpingConfig {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default = "seven_days_hours")]
+    pub median_window_hours: f64,
+    #[serde(default = "default_pd_min_samples")]
+    pub min_samples: u32,
+    #[serde(default = "default_pd_max_ratio")]
+    pub max_ratio_to_median: f64,
+    #[serde(default = "default_pd_new_ratio")]
+    pub new_listing_max_ratio: f64,
+    #[serde(default = "default_pd_min_drop")]
+    pub min_drop: f64,
+    #[serde(default = "seven_days_hours")]
+    pub raise_window_hours: f64,
+    #[serde(default = "default_pd_restored")]
+    pub restored_ratio: f64,
+    #[serde(default = "default_sketch_accuracy")]
+    pub sketch_relative_accuracy: f64,
+    #[serde(default = "default_pd_severity")]
+    pub severity: SeverityScale,
+}
+
+impl Default for PriceDumpingConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all price_dumping keys have defaults")
+    }
+}
+
+/// Product spec: a median needs ≥ 30 samples to be trusted.
+fn default_pd_min_samples() -> u32 {
+    30
+}
+/// Product spec: below 25 % of the category median…
+fn default_pd_max_ratio() -> f64 {
+    0.25
+}
+/// …or a new listing below 20 % of it.
+fn default_pd_new_ratio() -> f64 {
+    0.20
+}
+/// Product spec: and a drop of ≥ 50 % from the listing's previous price (sales are −20…−40 %).
+fn default_pd_min_drop() -> f64 {
+    0.5
+}
+/// Restored to 80 % of the pre-dump price counts as "raised back".
+fn default_pd_restored() -> f64 {
+    0.8
+}
+/// DDSketch relative accuracy: a 1 % error on a median is far inside the 25 % threshold.
+fn default_sketch_accuracy() -> f64 {
+    0.01
+}
+fn default_pd_severity() -> SeverityScale {
+    SeverityScale {
+        medium: 1.0,
+        high: 2.0,
+        critical: 4.0,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingFeeConfig {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default = "seven_days_hours")]
+    pub median_window_hours: f64,
+    #[serde(default = "default_sf_min_samples")]
+    pub min_samples: u32,
+    #[serde(default = "default_sf_max_ratio")]
+    pub max_ratio_to_median: f64,
+    #[serde(default = "default_sf_cheap_item")]
+    pub cheap_item_ratio: f64,
+    #[serde(default = "default_sf_moved_fee")]
+    pub moved_fee_ratio: f64,
+    #[serde(default = "default_sf_bands")]
+    pub weight_bands_grams: Vec<u32>,
+    #[serde(default = "seven_days_hours")]
+    pub window_hours: f64,
+    #[serde(default = "default_sf_min_orders")]
+    pub min_orders: u32,
+    #[serde(default = "default_sf_severity")]
+    pub severity: SeverityScale,
+}
+
+impl Default for ShippingFeeConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all shipping_fee_inflation keys have defaults")
+    }
+}
+
+/// Product spec: ≥ 20 non-zero fee samples per method and weight band.
+fn default_sf_min_samples() -> u32 {
+    20
+}
+/// Product spec: a fee above 3× the peer median.
+fn default_sf_max_ratio() -> f64 {
+    3.0
+}
+/// Product spec: item price below 25 % of the category median…
+fn default_sf_cheap_item() -> f64 {
+    0.25
+}
+/// …with a fee above 1.5× the peer median: price moved into shipping.
+fn default_sf_moved_fee() -> f64 {
+    1.5
+}
+/// Postal tariff steps (small packet ≤ 2 kg, then parcel bands).
+fn default_sf_bands() -> Vec<u32> {
+    vec![250, 500, 1000, 2000, 5000, 10000, 30000]
+}
+/// Product spec: a seller alert when ≥ 2 such orders fall in 7 days.
+fn default_sf_min_orders() -> u32 {
+    2
+}
+fn default_sf_severity() -> SeverityScale {
+    SeverityScale {
+        medium: 1.0,
+        high: 2.5,
+        critical: 5.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid_and_matches_serde_defaults() {
+        let from_file = Config::from_toml(DEFAULT_TOML).unwrap();
+        let from_nothing: Config = toml::from_str("").unwrap();
+        // config/default.toml documents every key with its default value: the two must agree.
+        assert_eq!(
+            toml::to_string(&from_file).unwrap(),
+            toml::to_string(&from_nothing).unwrap(),
+            "config/default.toml drifted from the defaults in src/config.rs"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_by_name() {
+        let err = Config::from_toml("[fake_shipment]\nmin_flaged = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("min_flaged"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_key_and_fix() {
+        let err = Config::from_toml("[price_dumping]\nmax_ratio_to_median = 1.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("price_dumping.max_ratio_to_median") && err.contains("fix:"),
+            "{err}"
+        );
+        let err = Config::from_toml("[kafka.consumer]\n\"enable.auto.offset.store\" = \"true\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("enable.auto.offset.store"), "{err}");
+        let err = Config::from_toml("[fake_shipment.carriers.acme]\npattern = \"[A-\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fake_shipment.carriers.acme.pattern"), "{err}");
+        let err = Config::from_toml("[input.currency_rates]\nEUR = -1.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("input.currency_rates.EUR"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let cfg = Config::from_toml("[kafka.common]\n\"sasl.password\" = \"hunter2\"\n").unwrap();
+        let dump = cfg.redacted_toml();
+        assert!(!dump.contains("hunter2") && dump.contains("***"), "{dump}");
+    }
+}

@@ -1,0 +1,163 @@
+//! The engine: event-time ordering ([`Sequencer`]) in front of the rules ([`Detector`]).
+//! Synchronous and free of I/O: `replay`, `run` (Kafka), tests and benchmarks all drive this same
+//! type. Each token `T` stands for where an event came from (a Kafka offset, a line number); the
+//! engine hands tokens back once their event has been processed, with the alerts of that step.
+
+use std::collections::BTreeMap;
+
+use crate::alert::{rfc3339, Alert};
+use crate::config::{Config, ConfigError};
+use crate::decode::{Event, EventType, Millis};
+use crate::rules::Detector;
+use crate::window::{Admission, Sequencer};
+
+/// Output of one engine call: the tokens whose events are now fully processed, and the alerts
+/// produced meanwhile (by those events or by timers). A token may be committed only once the
+/// step's alerts are safely delivered.
+#[derive(Debug)]
+pub struct Step<T> {
+    pub done: Vec<T>,
+    pub alerts: Vec<Alert>,
+}
+
+impl<T> Default for Step<T> {
+    fn default() -> Self {
+        Step {
+            done: Vec::new(),
+            alerts: Vec::new(),
+        }
+    }
+}
+
+impl<T> Step<T> {
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty() && self.alerts.is_empty()
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct EngineStats {
+    pub events_by_type: BTreeMap<EventType, u64>,
+    pub processed: u64,
+    pub late: u64,
+    pub alerts_by_rule: BTreeMap<String, u64>,
+}
+
+pub type WallClock = Box<dyn Fn() -> Millis + Send>;
+
+pub struct Engine<T> {
+    detector: Detector,
+    seq: Sequencer<T>,
+    clock: WallClock,
+    pub stats: EngineStats,
+}
+
+fn system_clock() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+impl<T> Engine<T> {
+    pub fn new(cfg: &Config) -> Result<Self, ConfigError> {
+        Ok(Engine {
+            detector: Detector::new(cfg)?,
+            seq: Sequencer::new(cfg.input.allowed_lateness_ms),
+            clock: Box::new(system_clock),
+            stats: EngineStats::default(),
+        })
+    }
+
+    /// Replace the wall clock used for `detected_at` (tests).
+    pub fn with_clock(mut self, clock: WallClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn watermark(&self) -> Millis {
+        self.seq.watermark()
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.seq.buffered()
+    }
+
+    pub fn sellers_tracked(&self) -> usize {
+        self.detector.sellers_tracked()
+    }
+
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    pub fn assign(&mut self, partition: i32) {
+        self.seq.assign(partition);
+    }
+
+    pub fn revoke(&mut self, partition: i32, step: &mut Step<T>) {
+        self.seq.revoke(partition);
+        self.drain(step);
+    }
+
+    /// The partition is caught up: stop waiting for it.
+    pub fn mark_idle(&mut self, partition: i32, step: &mut Step<T>) {
+        self.seq.mark_idle(partition);
+        self.drain(step);
+    }
+
+    /// Add one decoded event read from `partition`.
+    pub fn push(&mut self, partition: i32, event: Event, token: T, step: &mut Step<T>) {
+        *self
+            .stats
+            .events_by_type
+            .entry(event.body.event_type())
+            .or_default() += 1;
+        match self.seq.push(partition, event, token) {
+            Admission::Buffered => self.drain(step),
+            Admission::Late(event, token) => {
+                // Timers have already fired up to the watermark; the late event joins its windows
+                // as they are now. Counted so operators see when the lateness bound is too tight.
+                self.stats.late += 1;
+                let start = step.alerts.len();
+                self.detector.on_event(&event, &mut step.alerts);
+                self.stats.processed += 1;
+                step.done.push(token);
+                self.finish(step, start);
+            }
+        }
+    }
+
+    /// The input is caught up (end of file, or idle): release everything buffered.
+    pub fn flush(&mut self, step: &mut Step<T>) {
+        self.seq.flush();
+        self.drain(step);
+    }
+
+    fn drain(&mut self, step: &mut Step<T>) {
+        let start = step.alerts.len();
+        while let Some((event, token)) = self.seq.pop_ready() {
+            // Timers due at or before this event fire first, whatever the arrival order was.
+            self.detector.fire_timers(event.ts, &mut step.alerts);
+            self.detector.on_event(&event, &mut step.alerts);
+            self.stats.processed += 1;
+            step.done.push(token);
+        }
+        let wm = self.seq.watermark();
+        if wm > Millis::MIN {
+            self.detector.fire_timers(wm - 1, &mut step.alerts);
+        }
+        self.finish(step, start);
+    }
+
+    fn finish(&mut self, step: &mut Step<T>, start: usize) {
+        if step.alerts.len() == start {
+            return;
+        }
+        let now = rfc3339((self.clock)());
+        for a in &mut step.alerts[start..] {
+            a.detected_at.clone_from(&now);
+            *self.stats.alerts_by_rule.entry(a.rule.clone()).or_default() += 1;
+        }
+    }
+}

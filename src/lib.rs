@@ -1,0 +1,22 @@
+//! sellerguard: a stream processor that flags marketplace seller-rule violations in real time.
+//!
+//! Layout, along the data flow:
+//!
+//! | module | role |
+//! |---|---|
+//! | [`source`] | Kafka consumer: group membership, rebalances, offset tracking (at-least-once) |
+//! | [`decode`] | bytes → validated [`decode::Event`] (event contract v1), or a counted reject reason |
+//! | [`window`] | event-time machinery shared by all rules: ordering/watermark, sliding counts, quantile sketches, timers |
+//! | [`rules`] | per-seller state and one file per rule family; emits [`alert::Alert`]s |
+//! | [`engine`] | sequencer + rules: the synchronous core driven by `run`, `replay`, tests and benches |
+//! | [`sink`] | alerts and dead letters to Kafka |
+//! | [`alert`] | alert contract v1, deterministic ids |
+//! | [`config`], [`telemetry`], [`shutdown`] | beside the flow: settings, Prometheus metrics and logs, signals |
+//! | [`service`], [`replay`], [`demo`], [`gen`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator |
+
+pub mod alert;
+pub mod config;
+pub mod decode;
+pub mod engine;
+pub mod rules;
+pub mod window;

@@ -1,0 +1,259 @@
+//! Rules: per-seller state, the cross-seller market view, and one file per rule family.
+//!
+//! [`Detector::on_event`] takes events in event-time order (the engine's sequencer guarantees it)
+//! and [`Detector::fire_timers`] advances event-time timers. Both are synchronous and do no I/O.
+//! Each family turns events into *signals* on its own per-seller state and, when a seller crosses
+//! its policy, hands a [`Finding`] to [`Emitter`], which applies the cooldown and builds the alert.
+
+pub mod fake_shipment;
+pub mod policy;
+pub mod price_dumping;
+pub mod rating;
+pub mod shipping_fee;
+pub mod state;
+pub mod tracking;
+
+use std::collections::HashMap;
+
+use crate::alert::{alert_id, rfc3339, Alert, Severity};
+use crate::config::Config;
+use crate::decode::{hours_ms, Body, Event, Millis};
+use crate::window::TimerQueue;
+pub use state::{Market, OrderRec, SellerState};
+
+/// What a family found: everything the alert needs except the id and wall-clock time.
+pub struct Finding {
+    /// `<family>` or `<family>.<signal>`.
+    pub rule: &'static str,
+    pub score: f64,
+    pub severity: Severity,
+    /// The event (or timer) that completed the evidence: with rule and seller it makes the id.
+    pub trigger: String,
+    pub event_time: Millis,
+    pub evidence: serde_json::Value,
+    pub message: String,
+}
+
+/// Cooldown and alert construction, the same for every family.
+pub struct Emitter<'a> {
+    pub cooldown_ms: i64,
+    pub out: &'a mut Vec<Alert>,
+    pub suppressed: &'a mut HashMap<&'static str, u64>,
+}
+
+impl Emitter<'_> {
+    /// Emits unless the seller had an alert of the same rule within the cooldown at the same or a
+    /// higher severity.
+    pub fn emit(&mut self, seller_id: &str, seller: &mut SellerState, f: Finding) {
+        if !seller.cooldown_allows(f.rule, f.event_time, f.severity, self.cooldown_ms) {
+            *self.suppressed.entry(f.rule).or_default() += 1;
+            return;
+        }
+        self.out.push(Alert {
+            alert_id: alert_id(f.rule, seller_id, &f.trigger),
+            rule: f.rule.to_string(),
+            seller_id: seller_id.to_string(),
+            severity: f.severity,
+            score: policy::round3(f.score),
+            event_time: rfc3339(f.event_time),
+            // Filled in by the engine from its clock: rules take no wall-clock time.
+            detected_at: String::new(),
+            evidence: f.evidence,
+            message: f.message,
+        });
+    }
+}
+
+/// Timers the families schedule; ordered so that ties fire deterministically.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// `fake_shipment`: has the carrier scanned this shipment yet?
+    ScanDeadline {
+        seller: Box<str>,
+        order_id: Box<str>,
+        shipped_event: Box<str>,
+    },
+}
+
+/// Counters the detector keeps for telemetry (plain integers: no metrics crate in the rules).
+#[derive(Debug, Default, Clone)]
+pub struct DetectorStats {
+    pub suppressed_by_rule: HashMap<&'static str, u64>,
+    pub timers_fired: u64,
+    pub sellers_evicted: u64,
+}
+
+pub struct Detector {
+    cfg: Config,
+    carriers: tracking::CarrierRegistry,
+    sellers: HashMap<Box<str>, SellerState>,
+    market: Market,
+    timers: TimerQueue<Timer>,
+    next_sweep: Millis,
+    pub stats: DetectorStats,
+}
+
+impl Detector {
+    pub fn new(cfg: &Config) -> Result<Self, crate::config::ConfigError> {
+        cfg.validate()?;
+        let carriers =
+            tracking::CarrierRegistry::new(&cfg.fake_shipment.carriers).map_err(|e| {
+                crate::config::ConfigError::Invalid {
+                    key: format!("fake_shipment.carriers.{}", e.carrier),
+                    problem: e.message,
+                    fix: "write a valid regex".into(),
+                }
+            })?;
+        Ok(Detector {
+            market: Market::new(cfg),
+            cfg: cfg.clone(),
+            carriers,
+            sellers: HashMap::new(),
+            timers: TimerQueue::default(),
+            next_sweep: Millis::MIN,
+            stats: DetectorStats::default(),
+        })
+    }
+
+    pub fn sellers_tracked(&self) -> usize {
+        self.sellers.len()
+    }
+
+    pub fn timers_pending(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Process one event (in event-time order); alerts are appended to `out`.
+    pub fn on_event(&mut self, ev: &Event, out: &mut Vec<Alert>) {
+        self.maybe_sweep(ev.ts);
+        let cooldown_ms = hours_ms(self.cfg.alerts.cooldown_hours);
+        let seller = self.sellers.entry(ev.seller_id.clone()).or_default();
+        seller.last_ts = seller.last_ts.max(ev.ts);
+        let mut em = Emitter {
+            cooldown_ms,
+            out,
+            suppressed: &mut self.stats.suppressed_by_rule,
+        };
+        let cfg = &self.cfg;
+        let market = &mut self.market;
+        let sid: &str = &ev.seller_id;
+        match &ev.body {
+            Body::Listing(l) => {
+                let flagged = if cfg.price_dumping.enabled {
+                    price_dumping::on_listing(
+                        &cfg.price_dumping,
+                        market,
+                        seller,
+                        sid,
+                        ev,
+                        l,
+                        &mut em,
+                    )
+                } else {
+                    seller.listings.upsert(l, ev.ts);
+                    false
+                };
+                // Flagged prices stay out of the baseline: a dumper cannot drag the median down.
+                if !flagged {
+                    market.category_price(&l.category).insert(ev.ts, l.price);
+                }
+            }
+            Body::OrderPlaced(o) => {
+                if cfg.shipping_fee_inflation.enabled {
+                    shipping_fee::on_order(cfg, market, seller, sid, ev, o, &mut em);
+                }
+                seller.orders.insert(o, ev.ts);
+            }
+            Body::OrderShipped(s) => {
+                if cfg.fake_shipment.enabled {
+                    let due = fake_shipment::on_shipped(
+                        cfg,
+                        &self.carriers,
+                        market,
+                        seller,
+                        sid,
+                        ev,
+                        s,
+                        &mut em,
+                    );
+                    self.timers.schedule(
+                        due,
+                        Timer::ScanDeadline {
+                            seller: ev.seller_id.clone(),
+                            order_id: s.order_id.clone(),
+                            shipped_event: ev.event_id.clone(),
+                        },
+                    );
+                }
+                seller.orders.mark_shipped(s, ev.ts);
+            }
+            Body::TrackingScan(t) => {
+                seller.orders.mark_scanned(&t.order_id, ev.ts);
+                if t.status == crate::decode::ScanStatus::Delivered {
+                    rating::on_delivered(&cfg.rating_manipulation, seller, &t.order_id, ev.ts);
+                }
+            }
+            Body::OrderDelivered { order_id } => {
+                rating::on_delivered(&cfg.rating_manipulation, seller, order_id, ev.ts);
+            }
+            Body::Review(r) => {
+                if cfg.rating_manipulation.enabled {
+                    rating::on_review(&cfg.rating_manipulation, seller, sid, ev, r, &mut em);
+                }
+            }
+            Body::OrderCancelled { order_id, .. } => seller.orders.mark_cancelled(order_id),
+            // Carried by contract v1 for the families of the next release; nothing to do yet.
+            Body::DisputeOpened { .. } | Body::BuyerMessage { .. } | Body::SellerReply { .. } => {}
+        }
+    }
+
+    /// Fire every timer due at or before `upto` (event time), in (due, key) order.
+    pub fn fire_timers(&mut self, upto: Millis, out: &mut Vec<Alert>) {
+        let cooldown_ms = hours_ms(self.cfg.alerts.cooldown_hours);
+        while let Some((due, timer)) = self.timers.pop_due(upto) {
+            self.stats.timers_fired += 1;
+            match timer {
+                Timer::ScanDeadline {
+                    seller,
+                    order_id,
+                    shipped_event,
+                } => {
+                    let Some(state) = self.sellers.get_mut(&seller) else {
+                        continue;
+                    };
+                    let mut em = Emitter {
+                        cooldown_ms,
+                        out,
+                        suppressed: &mut self.stats.suppressed_by_rule,
+                    };
+                    fake_shipment::on_scan_deadline(
+                        &self.cfg,
+                        state,
+                        &seller,
+                        &order_id,
+                        &shipped_event,
+                        due,
+                        &mut em,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Once an event-time sweep interval: drop expired orders, listings and idle sellers so memory
+    /// tracks the live population, not history.
+    fn maybe_sweep(&mut self, now: Millis) {
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + hours_ms(self.cfg.state.sweep_interval_minutes / 60.0);
+        let before = self.sellers.len();
+        let cfg = &self.cfg;
+        self.sellers.retain(|_, s| !s.sweep(cfg, now));
+        self.stats.sellers_evicted += (before - self.sellers.len()) as u64;
+        self.market.sweep(now);
+    }
+}
+
+#[cfg(test)]
+mod tests;

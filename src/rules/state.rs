@@ -1,0 +1,335 @@
+//! Per-seller state (orders, listings, each family's windows, cooldowns) and the cross-seller
+//! market view (category price medians, shipping-fee medians, tracking numbers in use).
+//!
+//! The market view covers the sellers this instance sees; with several instances each sees its own
+//! partitions' sellers (documented in the README under scale-out).
+
+use std::collections::{HashMap, VecDeque};
+
+use super::tracking::normalize;
+use super::{fake_shipment, price_dumping, rating, shipping_fee};
+use crate::alert::Severity;
+use crate::config::Config;
+use crate::decode::{hours_ms, Listing, Millis, OrderPlaced, OrderShipped};
+use crate::window::WindowedMedian;
+
+#[derive(Debug, Default)]
+pub struct SellerState {
+    pub orders: Orders,
+    pub listings: Listings,
+    pub fake_shipment: fake_shipment::State,
+    pub rating: rating::State,
+    pub shipping_fee: shipping_fee::State,
+    /// Last alert per rule: (rule, event time, severity). A handful of rules: a Vec beats a map.
+    cooldowns: Vec<(&'static str, Millis, Severity)>,
+    pub last_ts: Millis,
+}
+
+impl SellerState {
+    /// Cooldown check-and-record: true when an alert for `rule` may go out now.
+    pub fn cooldown_allows(
+        &mut self,
+        rule: &'static str,
+        ts: Millis,
+        sev: Severity,
+        cooldown_ms: i64,
+    ) -> bool {
+        match self.cooldowns.iter_mut().find(|(r, _, _)| *r == rule) {
+            Some((_, last_ts, last_sev)) => {
+                if ts - *last_ts < cooldown_ms && sev <= *last_sev {
+                    return false;
+                }
+                *last_ts = ts;
+                *last_sev = sev;
+                true
+            }
+            None => {
+                self.cooldowns.push((rule, ts, sev));
+                true
+            }
+        }
+    }
+
+    /// Expire old state; returns true when nothing is left and the seller can be forgotten.
+    pub fn sweep(&mut self, cfg: &Config, now: Millis) -> bool {
+        self.orders
+            .expire(now - hours_ms(cfg.state.order_retention_hours));
+        self.listings
+            .expire(now - hours_ms(cfg.state.listing_retention_hours));
+        let fs = self.fake_shipment.sweep(&cfg.fake_shipment, now);
+        let rt = self.rating.sweep(&cfg.rating_manipulation, now);
+        let sf = self.shipping_fee.sweep(&cfg.shipping_fee_inflation, now);
+        let cooldown_ms = hours_ms(cfg.alerts.cooldown_hours);
+        self.cooldowns.retain(|(_, t, _)| now - *t < cooldown_ms);
+        fs && rt
+            && sf
+            && self.orders.is_empty()
+            && self.listings.is_empty()
+            && self.cooldowns.is_empty()
+    }
+}
+
+/// What the rules remember of one order.
+#[derive(Debug, Clone)]
+pub struct OrderRec {
+    pub placed_ts: Millis,
+    pub buyer_id: Box<str>,
+    pub shipping_method: Option<Box<str>>,
+    pub buyer_created_at: Option<Millis>,
+    pub shipped_ts: Option<Millis>,
+    pub tracking: Option<Box<str>>,
+    pub carrier: Option<Box<str>>,
+    pub scanned: bool,
+    pub delivered: bool,
+    pub cancelled: bool,
+}
+
+/// A seller's orders by id, with an insertion-ordered queue for expiry.
+#[derive(Debug, Default)]
+pub struct Orders {
+    by_id: HashMap<Box<str>, OrderRec>,
+    expiry: VecDeque<(Millis, Box<str>)>,
+}
+
+impl Orders {
+    pub fn insert(&mut self, o: &OrderPlaced, ts: Millis) {
+        let rec = OrderRec {
+            placed_ts: ts,
+            buyer_id: o.buyer_id.clone(),
+            shipping_method: Some(o.shipping_method.clone()),
+            buyer_created_at: o.buyer_created_at,
+            shipped_ts: None,
+            tracking: None,
+            carrier: None,
+            scanned: false,
+            delivered: false,
+            cancelled: false,
+        };
+        if self.by_id.insert(o.order_id.clone(), rec).is_none() {
+            self.expiry.push_back((ts, o.order_id.clone()));
+        }
+    }
+
+    pub fn get(&self, order_id: &str) -> Option<&OrderRec> {
+        self.by_id.get(order_id)
+    }
+
+    /// Records the dispatch; an order placed before this instance started gets a stub record so
+    /// that its scans and deliveries are still tracked.
+    pub fn mark_shipped(&mut self, s: &OrderShipped, ts: Millis) {
+        let o = match self.by_id.get_mut(&*s.order_id) {
+            Some(o) => o,
+            None => {
+                self.expiry.push_back((ts, s.order_id.clone()));
+                self.by_id.entry(s.order_id.clone()).or_insert(OrderRec {
+                    placed_ts: ts,
+                    buyer_id: "".into(),
+                    shipping_method: None,
+                    buyer_created_at: None,
+                    shipped_ts: None,
+                    tracking: None,
+                    carrier: None,
+                    scanned: false,
+                    delivered: false,
+                    cancelled: false,
+                })
+            }
+        };
+        if o.shipped_ts.is_none() {
+            o.shipped_ts = Some(ts);
+            o.tracking = Some(normalize(&s.tracking_number).into_boxed_str());
+            o.carrier = Some(s.carrier.clone());
+        }
+    }
+
+    pub fn mark_scanned(&mut self, order_id: &str, _ts: Millis) {
+        if let Some(o) = self.by_id.get_mut(order_id) {
+            o.scanned = true;
+        }
+    }
+
+    /// Returns true the first time an order is seen delivered (so deliveries are counted once).
+    pub fn mark_delivered(&mut self, order_id: &str) -> bool {
+        match self.by_id.get_mut(order_id) {
+            Some(o) if !o.delivered => {
+                o.delivered = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn mark_cancelled(&mut self, order_id: &str) {
+        if let Some(o) = self.by_id.get_mut(order_id) {
+            o.cancelled = true;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn expire(&mut self, cutoff: Millis) {
+        while self.expiry.front().is_some_and(|(t, _)| *t < cutoff) {
+            if let Some((_, id)) = self.expiry.pop_front() {
+                self.by_id.remove(&id);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListingRec {
+    pub price: f64,
+    pub last_ts: Millis,
+    pub dump: Option<price_dumping::Dump>,
+}
+
+#[derive(Debug, Default)]
+pub struct Listings {
+    by_id: HashMap<Box<str>, ListingRec>,
+}
+
+impl Listings {
+    pub fn get(&self, id: &str) -> Option<&ListingRec> {
+        self.by_id.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut ListingRec> {
+        self.by_id.get_mut(id)
+    }
+
+    /// Records the listing's new price and returns its record (for the caller to annotate).
+    pub fn upsert(&mut self, l: &Listing, ts: Millis) -> &mut ListingRec {
+        let r = self
+            .by_id
+            .entry(l.listing_id.clone())
+            .or_insert(ListingRec {
+                price: l.price,
+                last_ts: ts,
+                dump: None,
+            });
+        r.price = l.price;
+        r.last_ts = ts;
+        r
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    fn expire(&mut self, cutoff: Millis) {
+        self.by_id.retain(|_, r| r.last_ts >= cutoff);
+    }
+}
+
+/// Where a tracking number was last used.
+#[derive(Debug, Clone)]
+pub struct TrackingUse {
+    pub order_id: Box<str>,
+    pub seller_id: Box<str>,
+    pub ts: Millis,
+}
+
+/// Cross-seller baselines and indexes.
+pub struct Market {
+    category_prices: HashMap<Box<str>, WindowedMedian>,
+    fees: HashMap<(Box<str>, u8), WindowedMedian>,
+    tracking: HashMap<Box<str>, TrackingUse>,
+    tracking_expiry: VecDeque<(Millis, Box<str>)>,
+    price_window_ms: i64,
+    fee_window_ms: i64,
+    reuse_window_ms: i64,
+    accuracy: f64,
+}
+
+impl Market {
+    pub fn new(cfg: &Config) -> Self {
+        Market {
+            category_prices: HashMap::new(),
+            fees: HashMap::new(),
+            tracking: HashMap::new(),
+            tracking_expiry: VecDeque::new(),
+            price_window_ms: hours_ms(cfg.price_dumping.median_window_hours),
+            fee_window_ms: hours_ms(cfg.shipping_fee_inflation.median_window_hours),
+            reuse_window_ms: hours_ms(cfg.fake_shipment.reuse_window_hours),
+            accuracy: cfg.price_dumping.sketch_relative_accuracy,
+        }
+    }
+
+    pub fn category_price(&mut self, category: &str) -> &mut WindowedMedian {
+        if !self.category_prices.contains_key(category) {
+            let m = WindowedMedian::new(self.price_window_ms, self.accuracy);
+            self.category_prices.insert(category.into(), m);
+        }
+        self.category_prices
+            .get_mut(category)
+            .expect("inserted above")
+    }
+
+    /// Median listing price of a category, if it has enough samples.
+    pub fn category_median(
+        &mut self,
+        category: &str,
+        now: Millis,
+        min_samples: u32,
+    ) -> Option<(f64, u64)> {
+        let m = self.category_prices.get_mut(category)?;
+        let med = m.median(now, min_samples as u64)?;
+        Some((med, m.samples(now)))
+    }
+
+    pub fn fee_baseline(&mut self, method: &str, band: u8) -> &mut WindowedMedian {
+        let key = (method.to_ascii_lowercase().into_boxed_str(), band);
+        let (w, acc) = (self.fee_window_ms, self.accuracy);
+        self.fees
+            .entry(key)
+            .or_insert_with(|| WindowedMedian::new(w, acc))
+    }
+
+    /// Records `number` for this order and returns its previous use by another order within the
+    /// reuse window, if any.
+    pub fn use_tracking(
+        &mut self,
+        number: &str,
+        order_id: &str,
+        seller_id: &str,
+        ts: Millis,
+    ) -> Option<TrackingUse> {
+        let now_use = TrackingUse {
+            order_id: order_id.into(),
+            seller_id: seller_id.into(),
+            ts,
+        };
+        let prev = self.tracking.insert(number.into(), now_use);
+        self.tracking_expiry.push_back((ts, number.into()));
+        prev.filter(|p| &*p.order_id != order_id && ts - p.ts <= self.reuse_window_ms)
+    }
+
+    pub fn sweep(&mut self, now: Millis) {
+        let cutoff = now - self.reuse_window_ms;
+        while self
+            .tracking_expiry
+            .front()
+            .is_some_and(|(t, _)| *t < cutoff)
+        {
+            if let Some((t, n)) = self.tracking_expiry.pop_front() {
+                // Only forget the number if this queue entry is its latest use.
+                if self.tracking.get(&n).is_some_and(|u| u.ts <= t) {
+                    self.tracking.remove(&n);
+                }
+            }
+        }
+        for m in self
+            .category_prices
+            .values_mut()
+            .chain(self.fees.values_mut())
+        {
+            m.samples(now);
+        }
+    }
+}

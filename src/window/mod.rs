@@ -1,0 +1,12 @@
+//! Windows and state machinery shared by every rule family: synchronous, no I/O, time taken from
+//! events. Rules compose these; none keeps its own copy of window logic.
+
+pub mod order;
+pub mod quantile;
+pub mod sliding;
+pub mod timers;
+
+pub use order::{Admission, Sequencer};
+pub use quantile::WindowedMedian;
+pub use sliding::{Counter, Span, TimedLog};
+pub use timers::TimerQueue;

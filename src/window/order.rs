@@ -1,0 +1,247 @@
+//! Event-time ordering: a reorder buffer released by a watermark, so that results never depend on
+//! arrival order within the allowed lateness.
+//!
+//! The watermark is `min over input partitions of (max event time seen) − allowed lateness`, as in
+//! Flink: a partition that has not delivered yet holds it back, a partition at its end (or declared
+//! idle) does not. Buffered events are released in `(ts, event_id)` order once `ts < watermark`;
+//! an event that arrives below the watermark is *late*: it is processed at once and counted.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap};
+
+use crate::decode::{Event, Millis};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartitionClock {
+    /// Assigned but nothing read yet: its events may be older than anything seen.
+    Unseen,
+    Active(Millis),
+    /// Caught up (end of partition) or idle: does not hold the watermark back.
+    Idle(Millis),
+}
+
+struct Pending<T> {
+    ts: Millis,
+    seq: u64,
+    event: Event,
+    token: T,
+}
+
+impl<T> Pending<T> {
+    fn key(&self) -> (Millis, &str, u64) {
+        (self.ts, &self.event.event_id, self.seq)
+    }
+}
+
+impl<T> PartialEq for Pending<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.key() == o.key()
+    }
+}
+impl<T> Eq for Pending<T> {}
+impl<T> PartialOrd for Pending<T> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<T> Ord for Pending<T> {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.key().cmp(&o.key())
+    }
+}
+
+pub struct Sequencer<T> {
+    lateness: i64,
+    heap: BinaryHeap<Reverse<Pending<T>>>,
+    seq: u64,
+    partitions: BTreeMap<i32, PartitionClock>,
+    watermark: Millis,
+    max_seen: Millis,
+}
+
+/// What happened to a pushed event.
+pub enum Admission<T> {
+    Buffered,
+    /// Below the watermark: the caller processes it now.
+    Late(Event, T),
+}
+
+impl<T> Sequencer<T> {
+    pub fn new(lateness_ms: i64) -> Self {
+        Sequencer {
+            lateness: lateness_ms.max(0),
+            heap: BinaryHeap::new(),
+            seq: 0,
+            partitions: BTreeMap::new(),
+            watermark: Millis::MIN,
+            max_seen: Millis::MIN,
+        }
+    }
+
+    pub fn watermark(&self) -> Millis {
+        self.watermark
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Partitions this instance now reads; they hold the watermark until they deliver or go idle.
+    pub fn assign(&mut self, partition: i32) {
+        self.partitions
+            .entry(partition)
+            .or_insert(PartitionClock::Unseen);
+    }
+
+    pub fn revoke(&mut self, partition: i32) {
+        self.partitions.remove(&partition);
+        self.recompute();
+    }
+
+    /// The partition reached its end: it stops holding the watermark back until it delivers again.
+    pub fn mark_idle(&mut self, partition: i32) {
+        if let Some(c) = self.partitions.get_mut(&partition) {
+            *c = match *c {
+                PartitionClock::Active(t) | PartitionClock::Idle(t) => PartitionClock::Idle(t),
+                PartitionClock::Unseen => PartitionClock::Idle(Millis::MIN),
+            };
+        }
+        self.recompute();
+    }
+
+    pub fn push(&mut self, partition: i32, event: Event, token: T) -> Admission<T> {
+        let ts = event.ts;
+        self.max_seen = self.max_seen.max(ts);
+        let clock = self
+            .partitions
+            .entry(partition)
+            .or_insert(PartitionClock::Unseen);
+        let prev = match *clock {
+            PartitionClock::Active(t) | PartitionClock::Idle(t) => t,
+            PartitionClock::Unseen => Millis::MIN,
+        };
+        *clock = PartitionClock::Active(prev.max(ts));
+        if ts < self.watermark {
+            return Admission::Late(event, token);
+        }
+        self.seq += 1;
+        self.heap.push(Reverse(Pending {
+            ts,
+            seq: self.seq,
+            event,
+            token,
+        }));
+        self.recompute();
+        Admission::Buffered
+    }
+
+    /// The next buffered event below the watermark, in `(ts, event_id)` order.
+    pub fn pop_ready(&mut self) -> Option<(Event, T)> {
+        if self
+            .heap
+            .peek()
+            .is_some_and(|Reverse(p)| p.ts < self.watermark)
+        {
+            self.heap.pop().map(|Reverse(p)| (p.event, p.token))
+        } else {
+            None
+        }
+    }
+
+    /// Treat the stream as caught up (end of a replay file, or input idle): everything buffered
+    /// becomes ready and the watermark moves just past the newest event seen.
+    pub fn flush(&mut self) {
+        if self.max_seen > Millis::MIN {
+            self.watermark = self.watermark.max(self.max_seen.saturating_add(1));
+        }
+    }
+
+    fn recompute(&mut self) {
+        let mut min: Option<Millis> = None;
+        for c in self.partitions.values() {
+            match c {
+                PartitionClock::Unseen => return,
+                PartitionClock::Active(t) => min = Some(min.map_or(*t, |m: Millis| m.min(*t))),
+                PartitionClock::Idle(_) => {}
+            }
+        }
+        if let Some(m) = min {
+            self.watermark = self.watermark.max(m.saturating_sub(self.lateness));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Body;
+
+    fn ev(id: &str, ts: Millis) -> Event {
+        Event {
+            event_id: id.into(),
+            seller_id: "s".into(),
+            ts,
+            body: Body::SellerReply {
+                conversation_id: "c".into(),
+            },
+        }
+    }
+
+    fn drain(s: &mut Sequencer<()>) -> Vec<String> {
+        std::iter::from_fn(|| s.pop_ready())
+            .map(|(e, _)| e.event_id.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn releases_in_event_time_order_whatever_the_arrival_order() {
+        let arrivals = [("a", 100), ("c", 300), ("b", 200), ("d", 1_000)];
+        let mut s = Sequencer::new(500);
+        for (id, ts) in arrivals {
+            assert!(matches!(s.push(0, ev(id, ts), ()), Admission::Buffered));
+        }
+        // watermark = 1000 − 500 = 500: a, b, c are ready, d is not.
+        assert_eq!(drain(&mut s), ["a", "b", "c"]);
+        s.flush();
+        assert_eq!(drain(&mut s), ["d"]);
+    }
+
+    #[test]
+    fn ties_break_on_event_id() {
+        let mut s = Sequencer::new(0);
+        s.push(0, ev("z", 5), ());
+        s.push(0, ev("a", 5), ());
+        s.flush();
+        assert_eq!(drain(&mut s), ["a", "z"]);
+    }
+
+    #[test]
+    fn late_events_are_reported() {
+        let mut s = Sequencer::new(100);
+        s.push(0, ev("a", 1_000), ());
+        assert_eq!(s.watermark(), 900);
+        assert!(matches!(
+            s.push(0, ev("late", 899), ()),
+            Admission::Late(..)
+        ));
+        assert!(matches!(s.push(0, ev("ok", 900), ()), Admission::Buffered));
+    }
+
+    #[test]
+    fn slowest_partition_holds_the_watermark_until_idle() {
+        let mut s = Sequencer::new(0);
+        s.assign(0);
+        s.assign(1);
+        s.push(0, ev("p0", 1_000), ());
+        assert_eq!(s.watermark(), Millis::MIN, "partition 1 has not delivered");
+        s.push(1, ev("p1", 400), ());
+        assert_eq!(s.watermark(), 400);
+        assert_eq!(drain(&mut s), Vec::<String>::new());
+        s.mark_idle(1);
+        assert_eq!(s.watermark(), 1_000);
+        assert_eq!(drain(&mut s), ["p1"]);
+        s.revoke(0);
+        s.flush();
+        assert_eq!(drain(&mut s), ["p0"]);
+    }
+}
