@@ -18,14 +18,14 @@ use crate::window::{Admission, Sequencer};
 pub struct Step<T> {
     pub done: Vec<T>,
     pub alerts: Vec<Alert>,
+    /// For each alert, the index in `done` of the event whose arrival produced it (`None` for
+    /// timers fired by a flush or an idle partition): the start of its event-to-alert latency.
+    pub causes: Vec<Option<usize>>,
 }
 
 impl<T> Default for Step<T> {
     fn default() -> Self {
-        Step {
-            done: Vec::new(),
-            alerts: Vec::new(),
-        }
+        Step { done: Vec::new(), alerts: Vec::new(), causes: Vec::new() }
     }
 }
 
@@ -122,6 +122,7 @@ impl<T> Engine<T> {
                 let start = step.alerts.len();
                 self.detector.on_event(&event, &mut step.alerts);
                 self.stats.processed += 1;
+                step.causes.resize(step.alerts.len(), Some(step.done.len()));
                 step.done.push(token);
                 self.finish(step, start);
             }
@@ -141,11 +142,13 @@ impl<T> Engine<T> {
             self.detector.fire_timers(event.ts, &mut step.alerts);
             self.detector.on_event(&event, &mut step.alerts);
             self.stats.processed += 1;
+            step.causes.resize(step.alerts.len(), Some(step.done.len()));
             step.done.push(token);
         }
         let wm = self.seq.watermark();
         if wm > Millis::MIN {
             self.detector.fire_timers(wm - 1, &mut step.alerts);
+            step.causes.resize(step.alerts.len(), None);
         }
         self.finish(step, start);
     }

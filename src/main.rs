@@ -1,1 +1,193 @@
-fn main() {}
+//! The `sellerguard` command line: argument parsing and wiring only; the work is in the library.
+
+use std::io::{BufReader, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use sellerguard::config::Config;
+use sellerguard::{demo, gen, replay, service, shutdown, telemetry};
+
+#[derive(Parser)]
+#[command(name = "sellerguard", version, about = "Real-time marketplace seller-rule violation detector")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the service: consume events from Kafka, produce alerts and dead letters.
+    Run(RunArgs),
+    /// Run the engine over a JSON-lines file (or - for stdin): alerts to stdout, summary to stderr.
+    Replay {
+        /// Input file, or - for stdin.
+        input: String,
+        #[arg(long, env = "SELLERGUARD_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Zero set-up demo on an in-process Kafka cluster with generated traffic.
+    Demo {
+        #[command(flatten)]
+        gen: GenArgs,
+        /// Alerts printed per family.
+        #[arg(long, default_value_t = 3)]
+        show: usize,
+    },
+    /// Generate labelled marketplace traffic as JSON lines.
+    Gen {
+        #[command(flatten)]
+        gen: GenArgs,
+        /// Output file (default stdout).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Where to write the fraud labels (JSON lines).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[arg(long, env = "SELLERGUARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[arg(long, env = "SELLERGUARD_BROKERS")]
+    brokers: Option<String>,
+    #[arg(long, env = "SELLERGUARD_INPUT_TOPIC")]
+    input_topic: Option<String>,
+    #[arg(long, env = "SELLERGUARD_ALERTS_TOPIC")]
+    alerts_topic: Option<String>,
+    #[arg(long, env = "SELLERGUARD_DLQ_TOPIC")]
+    dlq_topic: Option<String>,
+    #[arg(long, env = "SELLERGUARD_GROUP_ID")]
+    group_id: Option<String>,
+    #[arg(long, env = "SELLERGUARD_METRICS_ADDR")]
+    metrics_addr: Option<String>,
+}
+
+#[derive(Args)]
+struct GenArgs {
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value_t = 150)]
+    sellers: usize,
+    #[arg(long, default_value_t = 10)]
+    days: u32,
+    /// Stop after about this many events.
+    #[arg(long)]
+    events: Option<usize>,
+    /// Share of sellers that commit fraud.
+    #[arg(long, default_value_t = 0.08)]
+    fraud_share: f64,
+}
+
+impl GenArgs {
+    fn config(&self) -> gen::GenConfig {
+        gen::GenConfig {
+            seed: self.seed,
+            sellers: self.sellers,
+            days: self.days,
+            target_events: self.events,
+            fraud_share: self.fraud_share,
+            ..gen::GenConfig::default()
+        }
+    }
+}
+
+fn load_config(path: &Option<PathBuf>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    telemetry::init_tracing();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run(a) => {
+            let mut cfg = load_config(&a.config)?;
+            let k = &mut cfg.kafka;
+            for (slot, v) in [
+                (&mut k.brokers, a.brokers),
+                (&mut k.input_topic, a.input_topic),
+                (&mut k.alerts_topic, a.alerts_topic),
+                (&mut k.dlq_topic, a.dlq_topic),
+                (&mut k.group_id, a.group_id),
+                (&mut cfg.service.metrics_addr, a.metrics_addr),
+            ] {
+                if let Some(v) = v {
+                    *slot = v;
+                }
+            }
+            cfg.validate()?;
+            tracing::info!(config = %cfg.redacted_toml(), "configuration");
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let metrics = telemetry::Metrics::new();
+                let addr = cfg.service.metrics_addr.parse()?;
+                let (bound, server) = telemetry::serve(addr, metrics.clone())
+                    .await
+                    .with_context(|| format!("binding the metrics endpoint {addr} (service.metrics_addr)"))?;
+                tracing::info!(%bound, "metrics on http://{bound}/metrics, health on /healthz");
+                let (trigger, stop) = shutdown::channel();
+                shutdown::on_signals(trigger);
+                let res = service::run(cfg, metrics, stop, Arc::new(service::Progress::default())).await;
+                server.abort();
+                res
+            })
+        }
+        Cmd::Replay { input, config } => {
+            let cfg = load_config(&config)?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let summary = if input == "-" {
+                replay::replay_to(&cfg, std::io::stdin().lock(), &mut out)?
+            } else {
+                let f = std::fs::File::open(&input).with_context(|| format!("opening {input}"))?;
+                replay::replay_to(&cfg, BufReader::with_capacity(1 << 20, f), &mut out)?
+            };
+            eprint!("{}", summary.render());
+            Ok(())
+        }
+        Cmd::Demo { gen, show } => {
+            let cfg = Config::default();
+            let rt = tokio::runtime::Runtime::new()?;
+            let report = rt.block_on(demo::run(
+                &cfg,
+                demo::DemoOptions { gen: gen.config(), show, timeout: Duration::from_secs(300) },
+            ))?;
+            print!("{}", demo::render(&report, show));
+            Ok(())
+        }
+        Cmd::Gen { gen, out, labels } => {
+            let cfg = gen.config();
+            let mut w: Box<dyn Write> = match &out {
+                Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let mut err = None;
+            let summary = gen::generate(&cfg, &mut |_, line| {
+                if err.is_none() {
+                    err = writeln!(w, "{line}").err();
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Some(e) = err {
+                return Err(e.into());
+            }
+            w.flush()?;
+            if let Some(p) = labels {
+                let mut lw = std::io::BufWriter::new(std::fs::File::create(p)?);
+                for l in &summary.labels {
+                    writeln!(lw, "{}", serde_json::to_string(l)?)?;
+                }
+                lw.flush()?;
+            }
+            eprintln!("gen: {} events, {} labelled sellers", summary.events, summary.labels.len());
+            Ok(())
+        }
+    }
+}

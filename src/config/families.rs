@@ -1,0 +1,284 @@
+//! Rule-family settings: thresholds, windows and severity scales. Each default's comment says
+//! where the number comes from (the product spec's seller rules, or the reasoning behind it).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::SeverityScale;
+use crate::rules::tracking::{CarrierFormat, CarrierRegistry};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FakeShipmentConfig {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default = "seven_days_hours")]
+    pub window_hours: f64,
+    #[serde(default = "default_fs_min_flagged")]
+    pub min_flagged: u32,
+    #[serde(default = "default_fs_min_ratio")]
+    pub min_flagged_ratio: f64,
+    #[serde(default = "default_fs_reuse_hours")]
+    pub reuse_window_hours: f64,
+    #[serde(default = "default_fs_scan_hours")]
+    pub scan_deadline_hours: f64,
+    #[serde(default = "default_fs_check_method")]
+    pub check_shipping_method: bool,
+    #[serde(default = "default_fs_severity")]
+    pub severity: SeverityScale,
+    #[serde(default = "CarrierRegistry::default_carriers")]
+    pub carriers: BTreeMap<String, CarrierFormat>,
+}
+
+impl Default for FakeShipmentConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all fake_shipment keys have defaults")
+    }
+}
+
+pub(super) fn enabled() -> bool {
+    true
+}
+/// The product spec's seller-level windows are 7 days unless said otherwise.
+fn seven_days_hours() -> f64 {
+    7.0 * 24.0
+}
+/// Product spec: a seller alert needs ≥ 2 flagged shipments in the window…
+fn default_fs_min_flagged() -> u32 {
+    2
+}
+/// …that are ≥ 10 % of the seller's shipments, so one bad label at a big shop does not alert.
+fn default_fs_min_ratio() -> f64 {
+    0.10
+}
+/// Product spec: a tracking number reused on another order within 30 days.
+fn default_fs_reuse_hours() -> f64 {
+    30.0 * 24.0
+}
+/// Product spec: no carrier scan within 72 h of `order_shipped`.
+fn default_fs_scan_hours() -> f64 {
+    72.0
+}
+/// Seed rule: ship by the method the buyer chose.
+fn default_fs_check_method() -> bool {
+    true
+}
+/// Fake dispatch is a listed prohibition: every seller alert is at least medium.
+fn default_fs_severity() -> SeverityScale {
+    SeverityScale {
+        medium: 1.0,
+        high: 2.5,
+        critical: 5.0,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatingConfig {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default = "default_rm_window_hours")]
+    pub window_hours: f64,
+    #[serde(default = "default_rm_min_five_star")]
+    pub min_five_star: u32,
+    #[serde(default = "default_rm_ratio")]
+    pub min_suspicious_ratio: f64,
+    #[serde(default = "default_rm_new_account_days")]
+    pub new_account_days: f64,
+    #[serde(default = "default_rm_burst_min")]
+    pub burst_min_five_star: u32,
+    #[serde(default = "default_rm_burst_factor")]
+    pub burst_factor: f64,
+    #[serde(default = "default_rm_baseline_days")]
+    pub baseline_days: u32,
+    #[serde(default = "default_rm_baseline_floor")]
+    pub baseline_floor_per_day: f64,
+    #[serde(default = "default_rm_delivery_days")]
+    pub burst_delivery_days: u32,
+    #[serde(default = "default_rm_per_delivery")]
+    pub burst_per_delivery: f64,
+    #[serde(default = "default_rm_severity")]
+    pub severity: SeverityScale,
+}
+
+impl Default for RatingConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all rating_manipulation keys have defaults")
+    }
+}
+
+/// Product spec: in any 24 h window…
+fn default_rm_window_hours() -> f64 {
+    24.0
+}
+/// …≥ 10 five-star reviews…
+fn default_rm_min_five_star() -> u32 {
+    10
+}
+/// …of which ≥ 50 % are from new accounts or for orders never delivered.
+fn default_rm_ratio() -> f64 {
+    0.5
+}
+/// Product spec: a buyer account younger than 7 days is new.
+fn default_rm_new_account_days() -> f64 {
+    7.0
+}
+/// A burst must be big enough to matter to the seller's rating: 15 five-star reviews in a day.
+fn default_rm_burst_min() -> u32 {
+    15
+}
+/// 5× the seller's own daily average: honest growth is far slower than that from one day to the next.
+fn default_rm_burst_factor() -> f64 {
+    5.0
+}
+/// Four weeks of history make the baseline (weekly seasonality averages out).
+fn default_rm_baseline_days() -> u32 {
+    28
+}
+/// A seller with no history still has a baseline of one review a day, so a first sale's reviews do not alert.
+fn default_rm_baseline_floor() -> f64 {
+    1.0
+}
+/// Reviews follow deliveries of the last week or so…
+fn default_rm_delivery_days() -> u32 {
+    7
+}
+/// …so a burst alerts only when five-star reviews outnumber those deliveries (one review per order at most).
+fn default_rm_per_delivery() -> f64 {
+    1.0
+}
+fn default_rm_severity() -> SeverityScale {
+    SeverityScale {
+        medium: 1.0,
+        high: 2.0,
+        critical: 4.0,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceDumpingConfig {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default = "seven_days_hours")]
+    pub median_window_hours: f64,
+    #[serde(default = "default_pd_min_samples")]
+    pub min_samples: u32,
+    #[serde(default = "default_pd_max_ratio")]
+    pub max_ratio_to_median: f64,
+    #[serde(default = "default_pd_new_ratio")]
+    pub new_listing_max_ratio: f64,
+    #[serde(default = "default_pd_min_drop")]
+    pub min_drop: f64,
+    #[serde(default = "seven_days_hours")]
+    pub raise_window_hours: f64,
+    #[serde(default = "default_pd_restored")]
+    pub restored_ratio: f64,
+    #[serde(default = "default_sketch_accuracy")]
+    pub sketch_relative_accuracy: f64,
+    #[serde(default = "default_pd_severity")]
+    pub severity: SeverityScale,
+}
+
+impl Default for PriceDumpingConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all price_dumping keys have defaults")
+    }
+}
+
+/// Product spec: a median needs ≥ 30 samples to be trusted.
+fn default_pd_min_samples() -> u32 {
+    30
+}
+/// Product spec: below 25 % of the category median…
+fn default_pd_max_ratio() -> f64 {
+    0.25
+}
+/// …or a new listing below 20 % of it.
+fn default_pd_new_ratio() -> f64 {
+    0.20
+}
+/// Product spec: and a drop of ≥ 50 % from the listing's previous price (sales are −20…−40 %).
+fn default_pd_min_drop() -> f64 {
+    0.5
+}
+/// Restored to 80 % of the pre-dump price counts as "raised back".
+fn default_pd_restored() -> f64 {
+    0.8
+}
+/// DDSketch relative accuracy: a 1 % error on a median is far inside the 25 % threshold.
+fn default_sketch_accuracy() -> f64 {
+    0.01
+}
+fn default_pd_severity() -> SeverityScale {
+    SeverityScale {
+        medium: 1.0,
+        high: 2.0,
+        critical: 4.0,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingFeeConfig {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default = "seven_days_hours")]
+    pub median_window_hours: f64,
+    #[serde(default = "default_sf_min_samples")]
+    pub min_samples: u32,
+    #[serde(default = "default_sf_max_ratio")]
+    pub max_ratio_to_median: f64,
+    #[serde(default = "default_sf_cheap_item")]
+    pub cheap_item_ratio: f64,
+    #[serde(default = "default_sf_moved_fee")]
+    pub moved_fee_ratio: f64,
+    #[serde(default = "default_sf_bands")]
+    pub weight_bands_grams: Vec<u32>,
+    #[serde(default = "seven_days_hours")]
+    pub window_hours: f64,
+    #[serde(default = "default_sf_min_orders")]
+    pub min_orders: u32,
+    #[serde(default = "default_sf_severity")]
+    pub severity: SeverityScale,
+}
+
+impl Default for ShippingFeeConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all shipping_fee_inflation keys have defaults")
+    }
+}
+
+/// Product spec: ≥ 20 non-zero fee samples per method and weight band.
+fn default_sf_min_samples() -> u32 {
+    20
+}
+/// Product spec: a fee above 3× the peer median.
+fn default_sf_max_ratio() -> f64 {
+    3.0
+}
+/// Product spec: item price below 25 % of the category median…
+fn default_sf_cheap_item() -> f64 {
+    0.25
+}
+/// …with a fee above 1.5× the peer median: price moved into shipping.
+fn default_sf_moved_fee() -> f64 {
+    1.5
+}
+/// Postal tariff steps (small packet ≤ 2 kg, then parcel bands).
+fn default_sf_bands() -> Vec<u32> {
+    vec![250, 500, 1000, 2000, 5000, 10000, 30000]
+}
+/// Product spec: a seller alert when ≥ 2 such orders fall in 7 days.
+fn default_sf_min_orders() -> u32 {
+    2
+}
+fn default_sf_severity() -> SeverityScale {
+    SeverityScale {
+        medium: 1.0,
+        high: 2.5,
+        critical: 5.0,
+    }
+}
+

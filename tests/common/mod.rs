@@ -1,0 +1,359 @@
+//! Integration-test harness: a real Kafka-protocol broker (`tansu` 0.6, sqlite engine)
+//! on loopback, plus rdkafka helpers. Proven by tests/broker_harness.rs. Install tansu:
+//! `cargo install tansu --locked --features libsql`; found via `$TANSU_BIN`, `$PATH`,
+//! `$CARGO_HOME/bin`, `~/.cargo/bin`. `TANSU_LOG` (RUST_LOG filter, default warn).
+//!
+//! tansu quirks: topics are NOT auto-created (producers time out, subscribers get
+//! UnknownTopicOrPartition): `create_topic` first. Starts in <1 s; a fresh group gets
+//! its first message ~0.3 s after subscribe; join/leave rebalances take ~3 s. Headers
+//! (order, duplicates, empty/null values) and CreateTime round-trip exactly.
+//! `offsets_for_times` past the last record answers offset 0, not -1/End like Kafka.
+//! Only the sqlite engine gets commits/resume/offsets-for-times right; no transactions.
+//!
+//! OFFSET SEMANTICS (rust-rdkafka 0.39 / librdkafka 2.12; source + experiment):
+//! * `Consumer::store_offset(topic, partition, offset)` takes the offset of the LAST
+//!   PROCESSED message: it calls `rd_kafka_offset_store()`, which stores `offset + 1`.
+//!   `store_offset_from_message(&m)` is the same with `m.offset()`.
+//! * `Consumer::store_offsets(&tpl)` (`rd_kafka_offsets_store()`) and
+//!   `Consumer::commit(&tpl, ..)` take the NEXT offset to read (no +1 added).
+//! * A committed offset (see `committed_offsets`) is the next offset to read; a
+//!   consumer resuming in the same group starts exactly there.
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running tansu broker with a fresh sqlite db; killed (temp dir removed) on drop.
+pub struct Tansu {
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+fn find_tansu() -> PathBuf {
+    if let Some(p) = std::env::var_os("TANSU_BIN").map(PathBuf::from) {
+        assert!(p.is_file(), "TANSU_BIN={} is not a file", p.display());
+        return p;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let cargo_home = std::env::var_os("CARGO_HOME").map(|h| PathBuf::from(h).join("bin"));
+    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
+    std::env::split_paths(&path)
+        .chain(cargo_home)
+        .chain(home)
+        .map(|d| d.join("tansu"))
+        .find(|p| p.is_file())
+        .expect(
+            "tansu broker binary not found (looked at $TANSU_BIN, $PATH, $CARGO_HOME/bin, \
+             ~/.cargo/bin): `cargo install tansu --locked --features libsql` or set TANSU_BIN",
+        )
+}
+
+impl Tansu {
+    /// Starts a broker on a free loopback port and waits until it answers metadata.
+    pub fn start() -> Tansu {
+        let bin = find_tansu();
+        // Picking a free port is racy (someone may take it before tansu binds);
+        // if the broker dies early, retry on a new port.
+        let mut last_err = String::new();
+        for _attempt in 0..3 {
+            let dir = tempfile::Builder::new().prefix("tansu-").tempdir().unwrap();
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let url = format!("tcp://127.0.0.1:{port}");
+            let log = std::fs::File::create(dir.path().join("tansu.log")).unwrap();
+            let filter = std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into());
+            let child = Command::new(&bin)
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &url,
+                    "--advertised-listener-url",
+                    &url,
+                ])
+                .args(["--storage-engine", "sqlite://tansu.db"])
+                .current_dir(dir.path())
+                .env("RUST_LOG", filter)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("failed to spawn {}: {e}", bin.display()));
+            let mut t = Tansu { port, child, dir };
+            match t.wait_ready() {
+                Ok(()) => return t,
+                Err(e) => last_err = format!("{e}\n--- tansu log ---\n{}", t.log()),
+            }
+        }
+        panic!("tansu did not become ready: {last_err}");
+    }
+
+    /// Waits for the listener, then for a metadata answer that lists a broker.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let consumer: BaseConsumer = base_config(&self.bootstrap()).create().unwrap();
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                match consumer.fetch_metadata(None, Duration::from_secs(1)) {
+                    Ok(md) if !md.brokers().is_empty() => return Ok(()),
+                    _ => {}
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("tansu exited early with {status}"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no metadata answer after {START_TIMEOUT:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The broker's stdout+stderr so far (last 16 KiB), for failure messages.
+    pub fn log(&self) -> String {
+        let s = std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default();
+        let mut start = s.len().saturating_sub(16 * 1024);
+        while !s.is_char_boundary(start) {
+            start += 1;
+        }
+        s[start..].to_string()
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Path of the `sellerguard` binary cargo built for this integration test.
+pub fn sellerguard_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sellerguard"))
+}
+
+/// Client config with only `bootstrap.servers` set.
+pub fn base_config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    c
+}
+
+/// A group id no other test (or test run) uses.
+pub fn unique_group(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}-{n}", std::process::id())
+}
+
+/// Creates `name` (replication 1; an existing topic is accepted) and waits until
+/// metadata shows all its partitions with a leader.
+pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = base_config(bootstrap).create().unwrap();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for r in admin
+        .create_topics(&[topic], &opts)
+        .await
+        .expect("create_topics")
+    {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => panic!("creating topic {t}: {code:?}"),
+        }
+    }
+    let consumer: BaseConsumer = base_config(bootstrap).create().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(md) = consumer.fetch_metadata(Some(name), Duration::from_secs(2)) {
+            if let Some(t) = md.topics().iter().find(|t| t.name() == name) {
+                let ps = t.partitions();
+                if t.error().is_none()
+                    && ps.len() == partitions as usize
+                    && ps.iter().all(|p| p.error().is_none() && p.leader() >= 0)
+                {
+                    return;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "topic {name} never showed {partitions} partitions"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A record for [`produce_records`]: key, payload, headers, CreateTime (ms) if set.
+pub struct Outgoing<'a> {
+    pub key: &'a str,
+    pub payload: &'a [u8],
+    pub headers: &'a [(String, Vec<u8>)],
+    pub timestamp: Option<i64>,
+}
+
+/// Produces keyed records (acks=all, Java-compatible murmur2 key partitioning),
+/// awaiting every delivery. Returns each record's (partition, offset), in order.
+pub async fn produce(
+    bootstrap: &str,
+    topic: &str,
+    records: &[(String, Vec<u8>)],
+) -> Vec<(i32, i64)> {
+    let out: Vec<Outgoing> = (records.iter())
+        .map(|(key, payload)| Outgoing {
+            key,
+            payload,
+            headers: &[],
+            timestamp: None,
+        })
+        .collect();
+    produce_records(bootstrap, topic, &out).await
+}
+
+/// Like [`produce`], with headers and timestamps.
+pub async fn produce_records(
+    bootstrap: &str,
+    topic: &str,
+    records: &[Outgoing<'_>],
+) -> Vec<(i32, i64)> {
+    let producer: FutureProducer = base_config(bootstrap)
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random")
+        .set("message.timeout.ms", "30000")
+        .create()
+        .unwrap();
+    let sends = records.iter().map(|r| {
+        let mut headers = OwnedHeaders::new();
+        for (key, v) in r.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(v),
+            });
+        }
+        let mut rec = FutureRecord::to(topic)
+            .key(r.key)
+            .payload(r.payload)
+            .headers(headers);
+        if let Some(ts) = r.timestamp {
+            rec = rec.timestamp(ts);
+        }
+        producer.send(rec, Duration::from_secs(30))
+    });
+    let results = futures::future::join_all(sends).await;
+    (results.into_iter().enumerate())
+        .map(|(i, r)| match r {
+            Ok(d) => (d.partition, d.offset),
+            Err((e, _)) => panic!("delivery of record {i} to {topic} failed: {e}"),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub partition: i32,
+    pub offset: i64,
+    /// Message timestamp in ms (CreateTime or LogAppendTime), -1 if none.
+    pub timestamp: i64,
+}
+
+pub fn to_received<M: Message>(m: &M) -> Received {
+    let header = |h: rdkafka::message::Header<&[u8]>| {
+        (h.key.to_string(), h.value.unwrap_or_default().to_vec())
+    };
+    Received {
+        key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        payload: m.payload().unwrap_or_default().to_vec(),
+        headers: m
+            .headers()
+            .map(|h| h.iter().map(header).collect())
+            .unwrap_or_default(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp: m.timestamp().to_millis().unwrap_or(-1),
+    }
+}
+
+/// Reads `topic` from the beginning with a fresh consumer group until at least
+/// `expected_at_least` records arrived and then nothing new for `idle`, or until
+/// `max_wait` elapsed. Blocking; records in arrival order.
+pub fn consume_all(
+    bootstrap: &str,
+    topic: &str,
+    expected_at_least: usize,
+    idle: Duration,
+    max_wait: Duration,
+) -> Vec<Received> {
+    let consumer: BaseConsumer = base_config(bootstrap)
+        .set("group.id", unique_group("harness"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let (start, mut last_new, mut out) = (Instant::now(), Instant::now(), Vec::new());
+    while start.elapsed() < max_wait && (out.len() < expected_at_least || last_new.elapsed() < idle)
+    {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                out.push(to_received(&m));
+                last_new = Instant::now();
+            }
+            Some(Err(e)) => eprintln!("consume_all({topic}): {e}"),
+            None => {}
+        }
+    }
+    out
+}
+
+/// `group`'s committed offsets (next offset to read) for each partition of `topic`,
+/// sorted by partition; -1 where nothing is committed.
+pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> Vec<(i32, i64)> {
+    let consumer: BaseConsumer = base_config(bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition(topic, p.id());
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed_offsets");
+    let raw = |o: Offset| if let Offset::Offset(o) = o { o } else { -1 };
+    let mut out: Vec<(i32, i64)> = (committed.elements().iter())
+        .map(|e| (e.partition(), raw(e.offset())))
+        .collect();
+    out.sort();
+    out
+}
