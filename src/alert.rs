@@ -13,12 +13,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 4] = [
-        Severity::Low,
-        Severity::Medium,
-        Severity::High,
-        Severity::Critical,
-    ];
+    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -63,9 +58,7 @@ impl SeverityScale {
     }
 
     pub fn validate(&self, key: &str) -> Result<(), crate::config::ConfigError> {
-        let ok = [self.medium, self.high, self.critical]
-            .iter()
-            .all(|v| v.is_finite() && *v >= 0.0)
+        let ok = [self.medium, self.high, self.critical].iter().all(|v| v.is_finite() && *v >= 0.0)
             && self.medium <= self.high
             && self.high <= self.critical;
         if ok {
@@ -103,8 +96,7 @@ impl Alert {
 }
 
 /// Namespace for v5 alert ids (a fixed random UUID: changing it would change every id).
-const ALERT_NAMESPACE: uuid::Uuid =
-    uuid::Uuid::from_u128(0x6b1f_3c2e_8d4a_4f5b_9a7c_2e1d_0f3b_5a68);
+const ALERT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6b1f_3c2e_8d4a_4f5b_9a7c_2e1d_0f3b_5a68);
 
 /// Deterministic id: the same rule, seller and completing event always give the same id.
 pub fn alert_id(rule: &str, seller_id: &str, trigger: &str) -> String {
@@ -141,11 +133,7 @@ mod tests {
 
     #[test]
     fn severity_scale_boundaries() {
-        let s = SeverityScale {
-            medium: 1.0,
-            high: 2.0,
-            critical: 4.0,
-        };
+        let s = SeverityScale { medium: 1.0, high: 2.0, critical: 4.0 };
         assert_eq!(s.severity(0.99), Severity::Low);
         assert_eq!(s.severity(1.0), Severity::Medium);
         assert_eq!(s.severity(2.0), Severity::High);

@@ -49,9 +49,6 @@ pub async fn run(base: &Config, opts: DemoOptions) -> anyhow::Result<DemoReport>
     cfg.kafka.group_id = "sellerguard-demo".into();
     // A mock cluster is instant: release buffered events soon after input stops.
     cfg.service.idle_flush_ms = 500;
-    cluster.create_topic(&cfg.kafka.input_topic, 3, 1)?;
-    cluster.create_topic(&cfg.kafka.alerts_topic, 1, 1)?;
-    cluster.create_topic(&cfg.kafka.dlq_topic, 1, 1)?;
 
     // 1. Traffic.
     let mut records: Vec<(String, String)> = Vec::new();
@@ -60,34 +57,53 @@ pub async fn run(base: &Config, opts: DemoOptions) -> anyhow::Result<DemoReport>
     for (i, bad) in MALFORMED.iter().enumerate() {
         records.insert((i + 1) * records.len() / 4, ("s-x".into(), bad.to_string()));
     }
+    cluster.create_topic(&cfg.kafka.input_topic, 3, 1)?;
+    cluster.create_topic(&cfg.kafka.alerts_topic, 1, 1)?;
+    cluster.create_topic(&cfg.kafka.dlq_topic, 1, 1)?;
     eprintln!(
-        "demo: generated {} events from {} sellers ({} labelled fraudulent) + {} malformed; producing to {}",
+        "demo: generated {} events from {} sellers ({} labelled fraudulent) + {} malformed",
         summary.events,
         opts.gen.sellers,
         summary.labels.len(),
         MALFORMED.len(),
-        cfg.kafka.input_topic
     );
-    let producer: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", &cfg.kafka.brokers).set("linger.ms", "5").create()?;
-    let sends = records.iter().map(|(k, v)| {
-        producer.send(FutureRecord::to(&cfg.kafka.input_topic).key(k).payload(v), Timeout::Never)
-    });
-    for r in futures::future::join_all(sends).await {
-        r.map_err(|(e, _)| e).context("producing demo traffic")?;
-    }
-    let produced = records.len() as u64;
 
-    // 2. The real service, until it has caught up with everything produced.
+    // 2. The real service, fed as a live stream.
     let progress = Arc::new(Progress::default());
     let (trigger, shutdown) = crate::shutdown::channel();
     let started = Instant::now();
     let task = tokio::spawn(service::run(cfg.clone(), Metrics::new(), shutdown, progress.clone()));
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", &cfg.kafka.brokers).set("linger.ms", "5").create()?;
+    let consumed = || progress.consumed.load(std::sync::atomic::Ordering::SeqCst) as usize;
+    let mut sent = 0usize;
+    for chunk in records.chunks(2_000) {
+        // The mock cluster keeps only ~5 MB per partition and drops older data: stay close to the
+        // consumer instead of writing everything up front.
+        while sent > consumed() + 6_000 {
+            anyhow::ensure!(!task.is_finished() && started.elapsed() < opts.timeout, "service stopped consuming");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let sends = chunk
+            .iter()
+            .map(|(k, v)| producer.send(FutureRecord::to(&cfg.kafka.input_topic).key(k).payload(v), Timeout::Never));
+        for r in futures::future::join_all(sends).await {
+            r.map_err(|(e, _)| e).context("producing demo traffic")?;
+        }
+        sent += chunk.len();
+    }
+    let produced = records.len() as u64;
+
     while !progress.caught_up(produced) {
         if started.elapsed() > opts.timeout || task.is_finished() {
             trigger.fire();
             let res = task.await;
-            anyhow::bail!("service did not catch up within {:?}: {:?} ({:?})", opts.timeout, progress, res.map(|r| r.err()));
+            anyhow::bail!(
+                "service did not catch up within {:?}: {:?} ({:?})",
+                opts.timeout,
+                progress,
+                res.map(|r| r.err())
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

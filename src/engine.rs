@@ -53,10 +53,7 @@ pub struct Engine<T> {
 }
 
 fn system_clock() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
 }
 
 impl<T> Engine<T> {
@@ -108,11 +105,7 @@ impl<T> Engine<T> {
 
     /// Add one decoded event read from `partition`.
     pub fn push(&mut self, partition: i32, event: Event, token: T, step: &mut Step<T>) {
-        *self
-            .stats
-            .events_by_type
-            .entry(event.body.event_type())
-            .or_default() += 1;
+        *self.stats.events_by_type.entry(event.body.event_type()).or_default() += 1;
         match self.seq.push(partition, event, token) {
             Admission::Buffered => self.drain(step),
             Admission::Late(event, token) => {

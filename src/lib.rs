@@ -17,13 +17,15 @@
 pub mod alert;
 pub mod config;
 pub mod decode;
+pub mod demo;
 pub mod engine;
-pub mod rules;
-pub mod window;
+pub mod gen;
 pub mod intake;
 pub mod replay;
+pub mod rules;
 pub mod service;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod telemetry;
+pub mod window;

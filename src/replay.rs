@@ -110,7 +110,9 @@ pub fn replay_to(cfg: &Config, input: impl BufRead, out: &mut impl Write) -> any
     let mut err = None;
     let summary = replay(cfg, input, |a| {
         if err.is_none() {
-            if let Err(e) = serde_json::to_writer(&mut *out, a).map_err(std::io::Error::from).and_then(|_| out.write_all(b"\n")) {
+            if let Err(e) =
+                serde_json::to_writer(&mut *out, a).map_err(std::io::Error::from).and_then(|_| out.write_all(b"\n"))
+            {
                 err = Some(e);
             }
         }

@@ -85,7 +85,12 @@ fn batch(
                         if let Some(t) = since {
                             metrics.event_to_alert.observe(t.elapsed().as_secs_f64());
                         }
-                        let h = |k: &str| rec.headers.iter().find(|(n, _)| *n == k).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+                        let h = |k: &str| {
+                            rec.headers
+                                .iter()
+                                .find(|(n, _)| *n == k)
+                                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                        };
                         let (rule, sev) = (h("rule").unwrap_or_default(), h("severity").unwrap_or_default());
                         metrics.alerts.with_label_values(&[&rule, &sev]).inc();
                         progress.alerts_delivered.fetch_add(1, Ordering::SeqCst);
@@ -180,11 +185,35 @@ impl Loop {
     }
 }
 
+/// Fails fast, naming the key to fix, when a topic is missing: producing to a missing topic would
+/// otherwise retry forever and consuming one would sit idle.
+fn check_topics(consumer: &source::Consumer, cfg: &Config) -> anyhow::Result<()> {
+    let k = &cfg.kafka;
+    for (key, topic) in [
+        ("kafka.input_topic", &k.input_topic),
+        ("kafka.alerts_topic", &k.alerts_topic),
+        ("kafka.dlq_topic", &k.dlq_topic),
+    ] {
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(15))
+            .map_err(|e| anyhow::anyhow!("cannot reach Kafka at {} (kafka.brokers): {e}", k.brokers))?;
+        let ok =
+            md.topics().iter().any(|t| t.name() == topic.as_str() && t.error().is_none() && !t.partitions().is_empty());
+        anyhow::ensure!(
+            ok,
+            "topic `{topic}` ({key}) does not exist on {}: create it (the input topic keyed by seller_id, one partition or more per instance) or set {key}",
+            k.brokers
+        );
+    }
+    Ok(())
+}
+
 /// Runs the service until `shutdown` fires. Returns after in-flight batches are delivered (or
 /// `drain_timeout` passed) and stored offsets are committed.
 pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress: Arc<Progress>) -> anyhow::Result<()> {
     let (changes_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
     let consumer = source::create_consumer(&cfg.kafka, &metrics, changes_tx)?;
+    tokio::task::block_in_place(|| check_topics(&consumer, &cfg))?;
     consumer.subscribe(&[&cfg.kafka.input_topic])?;
     let producer = sink::create_producer(&cfg.kafka)?;
     let mut intake = Intake::new(
@@ -206,6 +235,7 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
     };
     let idle_flush = Duration::from_millis(cfg.service.idle_flush_ms);
     let mut last_input = Instant::now();
+    let mut last_report = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(topic = %cfg.kafka.input_topic, brokers = %cfg.kafka.brokers, group = %cfg.kafka.group_id, "consuming");
@@ -265,6 +295,17 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
             }
             _ = tick.tick() => {
                 metrics.beat();
+                if last_report.elapsed() >= Duration::from_secs(10) {
+                    last_report = Instant::now();
+                    tracing::info!(
+                        consumed = progress.consumed.load(Ordering::SeqCst),
+                        completed = progress.completed.load(Ordering::SeqCst),
+                        buffered = lp.engine.buffered(),
+                        inflight = lp.inflight.len(),
+                        sellers = lp.engine.sellers_tracked(),
+                        "progress"
+                    );
+                }
                 if lp.engine.buffered() > 0 && last_input.elapsed() >= idle_flush {
                     let mut step = Step::default();
                     lp.engine.flush(&mut step);
@@ -284,7 +325,10 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
             Ok(Some(offsets)) => lp.complete(&offsets),
             Ok(None) => break,
             Err(_) => {
-                tracing::warn!(batches = lp.inflight.len(), "shutdown: deliveries still pending; their input will be re-read");
+                tracing::warn!(
+                    batches = lp.inflight.len(),
+                    "shutdown: deliveries still pending; their input will be re-read"
+                );
                 break;
             }
         }

@@ -80,8 +80,18 @@ impl Metrics {
                 &["reason"],
             ),
             late: counter(&r, "sellerguard_events_late_total", "Events that arrived below the watermark."),
-            alerts: counter_vec(&r, "sellerguard_alerts_total", "Alerts delivered, by rule and severity.", &["rule", "severity"]),
-            suppressed: counter_vec(&r, "sellerguard_alerts_suppressed_total", "Alerts held back by the cooldown.", &["rule"]),
+            alerts: counter_vec(
+                &r,
+                "sellerguard_alerts_total",
+                "Alerts delivered, by rule and severity.",
+                &["rule", "severity"],
+            ),
+            suppressed: counter_vec(
+                &r,
+                "sellerguard_alerts_suppressed_total",
+                "Alerts held back by the cooldown.",
+                &["rule"],
+            ),
             dead_letters: counter(&r, "sellerguard_dead_letters_total", "Messages written to the dead-letter topic."),
             produce_errors: counter_vec(
                 &r,
@@ -90,7 +100,12 @@ impl Metrics {
                 &["topic"],
             ),
             kafka_errors: counter(&r, "sellerguard_kafka_errors_total", "Errors reported by the Kafka client."),
-            rebalances: counter_vec(&r, "sellerguard_rebalances_total", "Partition assignments and revocations.", &["kind"]),
+            rebalances: counter_vec(
+                &r,
+                "sellerguard_rebalances_total",
+                "Partition assignments and revocations.",
+                &["kind"],
+            ),
             event_to_alert: {
                 let h = Histogram::with_opts(
                     HistogramOpts::new(
@@ -167,10 +182,7 @@ impl Default for Metrics {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A consumer loop that has not turned for this long is reported unhealthy.
@@ -182,30 +194,31 @@ pub async fn serve(addr: SocketAddr, metrics: Metrics) -> std::io::Result<(Socke
     use axum::{http::StatusCode, routing::get, Router};
     let m1 = metrics.clone();
     let m2 = metrics;
-    let app = Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let m = m1.clone();
-                async move {
-                    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render())
-                }
-            }),
-        )
-        .route(
-            "/healthz",
-            get(move || {
-                let m = m2.clone();
-                async move {
-                    let idle = now_ms() - m.heartbeat_ms.load(Ordering::Relaxed);
-                    if idle <= STALL_AFTER.as_millis() as i64 {
-                        (StatusCode::OK, "ok\n".to_string())
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, format!("consumer loop stalled for {idle} ms\n"))
+    let app =
+        Router::new()
+            .route(
+                "/metrics",
+                get(move || {
+                    let m = m1.clone();
+                    async move {
+                        ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render())
                     }
-                }
-            }),
-        );
+                }),
+            )
+            .route(
+                "/healthz",
+                get(move || {
+                    let m = m2.clone();
+                    async move {
+                        let idle = now_ms() - m.heartbeat_ms.load(Ordering::Relaxed);
+                        if idle <= STALL_AFTER.as_millis() as i64 {
+                            (StatusCode::OK, "ok\n".to_string())
+                        } else {
+                            (StatusCode::SERVICE_UNAVAILABLE, format!("consumer loop stalled for {idle} ms\n"))
+                        }
+                    }
+                }),
+            );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {

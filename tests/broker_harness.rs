@@ -15,15 +15,11 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Runs blocking rdkafka consumer code off the async workers.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f)
-        .await
-        .expect("blocking task panicked")
+    tokio::task::spawn_blocking(f).await.expect("blocking task panicked")
 }
 
 async fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(TEST_TIMEOUT, f)
-        .await
-        .expect("test exceeded its time bound")
+    tokio::time::timeout(TEST_TIMEOUT, f).await.expect("test exceeded its time bound")
 }
 
 /// A group consumer that stores offsets only when told to and never auto-commits.
@@ -45,19 +41,11 @@ fn murmur2_matches_java_utils() {
         (b"foobar", -790332482),
         (b"a-little-bit-long-string", -985981536),
         (b"a-little-bit-longer-string", -1486304829),
-        (
-            b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
-            -58897971,
-        ),
+        (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
         (b"abc", 479470107),
     ];
     for (k, want) in cases {
-        assert_eq!(
-            murmur2(k) as i32,
-            *want,
-            "murmur2({:?})",
-            String::from_utf8_lossy(k)
-        );
+        assert_eq!(murmur2(k) as i32, *want, "murmur2({:?})", String::from_utf8_lossy(k));
     }
 }
 
@@ -75,48 +63,22 @@ async fn keyed_roundtrip_over_three_partitions() {
     let bs = t.bootstrap();
     bounded(async {
         create_topic(&bs, "orders", 3).await;
-        let records: Vec<(String, Vec<u8>)> = (0..300)
-            .map(|i| {
-                (
-                    format!("seller-{}", i % 37),
-                    format!("payload-{i}").into_bytes(),
-                )
-            })
-            .collect();
+        let records: Vec<(String, Vec<u8>)> =
+            (0..300).map(|i| (format!("seller-{}", i % 37), format!("payload-{i}").into_bytes())).collect();
         let delivered = produce(&bs, "orders", &records).await;
 
         let t0 = Instant::now();
         let bs2 = bs.clone();
-        let got = blocking(move || {
-            consume_all(
-                &bs2,
-                "orders",
-                300,
-                Duration::from_secs(2),
-                Duration::from_secs(60),
-            )
-        })
-        .await;
+        let got =
+            blocking(move || consume_all(&bs2, "orders", 300, Duration::from_secs(2), Duration::from_secs(60))).await;
         eprintln!("consumed {} in {:?}", got.len(), t0.elapsed());
         assert_eq!(got.len(), 300, "tansu log:\n{}", t.log());
 
         // Exactly the produced (key, payload) multiset, and each at its delivered position.
-        let mut want: Vec<(String, Vec<u8>, i32, i64)> = records
-            .iter()
-            .zip(&delivered)
-            .map(|((k, v), (p, o))| (k.clone(), v.clone(), *p, *o))
-            .collect();
-        let mut have: Vec<(String, Vec<u8>, i32, i64)> = got
-            .iter()
-            .map(|r| {
-                (
-                    r.key.clone().unwrap(),
-                    r.payload.clone(),
-                    r.partition,
-                    r.offset,
-                )
-            })
-            .collect();
+        let mut want: Vec<(String, Vec<u8>, i32, i64)> =
+            records.iter().zip(&delivered).map(|((k, v), (p, o))| (k.clone(), v.clone(), *p, *o)).collect();
+        let mut have: Vec<(String, Vec<u8>, i32, i64)> =
+            got.iter().map(|r| (r.key.clone().unwrap(), r.payload.clone(), r.partition, r.offset)).collect();
         want.sort();
         have.sort();
         assert_eq!(have, want);
@@ -125,11 +87,7 @@ async fn keyed_roundtrip_over_three_partitions() {
         let mut key_part: HashMap<&str, i32> = HashMap::new();
         for r in &got {
             let k = r.key.as_deref().unwrap();
-            assert_eq!(
-                *key_part.entry(k).or_insert(r.partition),
-                r.partition,
-                "key {k} moved"
-            );
+            assert_eq!(*key_part.entry(k).or_insert(r.partition), r.partition, "key {k} moved");
             assert_eq!(r.partition, java_partition(k.as_bytes(), 3), "key {k}");
             assert!(r.headers.is_empty());
         }
@@ -141,17 +99,9 @@ async fn keyed_roundtrip_over_three_partitions() {
         assert_eq!(per_part.keys().copied().collect::<Vec<_>>(), vec![0, 1, 2]);
         for (p, rs) in &per_part {
             let offs: Vec<i64> = rs.iter().map(|r| r.offset).collect();
-            assert_eq!(
-                offs,
-                (0..rs.len() as i64).collect::<Vec<_>>(),
-                "partition {p} offsets"
-            );
+            assert_eq!(offs, (0..rs.len() as i64).collect::<Vec<_>>(), "partition {p} offsets");
         }
-        let seq = |r: &Received| {
-            String::from_utf8(r.payload.clone()).unwrap()[8..]
-                .parse::<u32>()
-                .unwrap()
-        };
+        let seq = |r: &Received| String::from_utf8(r.payload.clone()).unwrap()[8..].parse::<u32>().unwrap();
         for rs in per_part.values() {
             let mut last: HashMap<&str, u32> = HashMap::new();
             for r in rs {
@@ -171,8 +121,7 @@ async fn store_offset_commit_then_resume_in_same_group() {
     let bs = t.bootstrap();
     bounded(async {
         create_topic(&bs, "resume", 3).await;
-        let records: Vec<(String, Vec<u8>)> =
-            (0..90).map(|i| (format!("k{i}"), vec![i as u8])).collect();
+        let records: Vec<(String, Vec<u8>)> = (0..90).map(|i| (format!("k{i}"), vec![i as u8])).collect();
         let delivered = produce(&bs, "resume", &records).await;
         let all: BTreeSet<(i32, i64)> = delivered.iter().copied().collect();
         let group = unique_group("resume");
@@ -187,8 +136,7 @@ async fn store_offset_commit_then_resume_in_same_group() {
             while done.len() < 45 && start.elapsed() < Duration::from_secs(60) {
                 if let Some(m) = c.poll(Duration::from_millis(100)) {
                     let m = m.expect("poll");
-                    c.store_offset("resume", m.partition(), m.offset())
-                        .expect("store_offset");
+                    c.store_offset("resume", m.partition(), m.offset()).expect("store_offset");
                     done.push((m.partition(), m.offset()));
                 }
             }
@@ -236,18 +184,10 @@ async fn store_offset_commit_then_resume_in_same_group() {
         assert_eq!(rest.len(), 45, "B got {rest:?}\ntansu log:\n{}", t.log());
         let a: BTreeSet<_> = processed.into_iter().collect();
         let b: BTreeSet<_> = rest.iter().copied().collect();
-        assert!(
-            a.is_disjoint(&b),
-            "redelivered: {:?}",
-            a.intersection(&b).collect::<Vec<_>>()
-        );
+        assert!(a.is_disjoint(&b), "redelivered: {:?}", a.intersection(&b).collect::<Vec<_>>());
         assert_eq!(a.union(&b).copied().collect::<BTreeSet<_>>(), all);
         for (p, o) in &committed {
-            let first = rest
-                .iter()
-                .filter(|(rp, _)| rp == p)
-                .map(|(_, ro)| *ro)
-                .min();
+            let first = rest.iter().filter(|(rp, _)| rp == p).map(|(_, ro)| *ro).min();
             if let Some(first) = first {
                 assert_eq!(first, (*o).max(0), "partition {p} resumed at wrong offset");
             }
@@ -274,28 +214,18 @@ async fn store_offsets_tpl_and_commit_tpl_take_the_next_offset() {
                 assert!(start.elapsed() < Duration::from_secs(60), "no message");
             }
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset("tpl", 0, Offset::Offset(4))
-                .unwrap();
+            tpl.add_partition_offset("tpl", 0, Offset::Offset(4)).unwrap();
             c.store_offsets(&tpl).expect("store_offsets");
             c.commit_consumer_state(CommitMode::Sync).expect("commit");
             let after_store = committed_offsets(&bs2, &g2, "tpl");
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset("tpl", 0, Offset::Offset(7))
-                .unwrap();
+            tpl.add_partition_offset("tpl", 0, Offset::Offset(7)).unwrap();
             c.commit(&tpl, CommitMode::Sync).expect("commit tpl");
             (after_store, committed_offsets(&bs2, &g2, "tpl"))
         })
         .await;
-        assert_eq!(
-            after_store,
-            vec![(0, 4)],
-            "store_offsets(tpl) stores the offset as given"
-        );
-        assert_eq!(
-            after_commit,
-            vec![(0, 7)],
-            "commit(tpl) commits the offset as given"
-        );
+        assert_eq!(after_store, vec![(0, 4)], "store_offsets(tpl) stores the offset as given");
+        assert_eq!(after_commit, vec![(0, 7)], "commit(tpl) commits the offset as given");
     })
     .await;
 }
@@ -307,46 +237,18 @@ async fn headers_round_trip() {
     bounded(async {
         create_topic(&bs, "hdrs", 1).await;
         let h = |k: &str, v: &[u8]| (k.to_string(), v.to_vec());
-        let with: Vec<(String, Vec<u8>)> = vec![
-            h("trace-id", b"abc-123"),
-            h("bin", &[0, 255, 1, 0]),
-            h("empty", b""),
-            h("dup", b"1"),
-            h("dup", b"2"),
-        ];
+        let with: Vec<(String, Vec<u8>)> =
+            vec![h("trace-id", b"abc-123"), h("bin", &[0, 255, 1, 0]), h("empty", b""), h("dup", b"1"), h("dup", b"2")];
         let none: Vec<(String, Vec<u8>)> = vec![];
         let out = [
-            Outgoing {
-                key: "a",
-                payload: b"one",
-                headers: &with,
-                timestamp: None,
-            },
-            Outgoing {
-                key: "b",
-                payload: b"two",
-                headers: &none,
-                timestamp: None,
-            },
-            Outgoing {
-                key: "c",
-                payload: b"",
-                headers: &with[..1],
-                timestamp: None,
-            },
+            Outgoing { key: "a", payload: b"one", headers: &with, timestamp: None },
+            Outgoing { key: "b", payload: b"two", headers: &none, timestamp: None },
+            Outgoing { key: "c", payload: b"", headers: &with[..1], timestamp: None },
         ];
         produce_records(&bs, "hdrs", &out).await;
         let bs2 = bs.clone();
-        let mut got = blocking(move || {
-            consume_all(
-                &bs2,
-                "hdrs",
-                3,
-                Duration::from_secs(1),
-                Duration::from_secs(60),
-            )
-        })
-        .await;
+        let mut got =
+            blocking(move || consume_all(&bs2, "hdrs", 3, Duration::from_secs(1), Duration::from_secs(60))).await;
         got.sort_by_key(|r| r.offset);
         assert_eq!(got.len(), 3, "tansu log:\n{}", t.log());
         for (r, o) in got.iter().zip(&out) {
@@ -364,65 +266,35 @@ async fn offsets_for_times_and_create_time_round_trip() {
     let bs = t.bootstrap();
     bounded(async {
         create_topic(&bs, "times", 1).await;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
         let base = now - 60_000;
         let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
         let out: Vec<Outgoing> = keys
             .iter()
             .enumerate()
-            .map(|(i, k)| Outgoing {
-                key: k,
-                payload: b"x",
-                headers: &[],
-                timestamp: Some(base + i as i64 * 1000),
-            })
+            .map(|(i, k)| Outgoing { key: k, payload: b"x", headers: &[], timestamp: Some(base + i as i64 * 1000) })
             .collect();
         let delivered = produce_records(&bs, "times", &out).await;
         assert_eq!(delivered, (0..10).map(|o| (0, o)).collect::<Vec<_>>());
 
         let bs2 = bs.clone();
-        let got = blocking(move || {
-            consume_all(
-                &bs2,
-                "times",
-                10,
-                Duration::from_secs(1),
-                Duration::from_secs(60),
-            )
-        })
-        .await;
+        let got =
+            blocking(move || consume_all(&bs2, "times", 10, Duration::from_secs(1), Duration::from_secs(60))).await;
         let ts: Vec<i64> = got.iter().map(|r| r.timestamp).collect();
-        assert_eq!(
-            ts,
-            (0..10).map(|i| base + i * 1000).collect::<Vec<_>>(),
-            "CreateTime kept"
-        );
+        assert_eq!(ts, (0..10).map(|i| base + i * 1000).collect::<Vec<_>>(), "CreateTime kept");
 
         let bs2 = bs.clone();
         let answers = blocking(move || {
             let c: BaseConsumer = base_config(&bs2).create().unwrap();
-            [
-                base - 10_000,
-                base,
-                base + 3_000,
-                base + 3_500,
-                base + 9_000,
-                base + 100_000,
-            ]
-            .into_iter()
-            .map(|at| {
-                let mut tpl = TopicPartitionList::new();
-                tpl.add_partition_offset("times", 0, Offset::Offset(at))
-                    .unwrap();
-                let r = c
-                    .offsets_for_times(tpl, Duration::from_secs(10))
-                    .expect("offsets_for_times");
-                r.find_partition("times", 0).unwrap().offset()
-            })
-            .collect::<Vec<_>>()
+            [base - 10_000, base, base + 3_000, base + 3_500, base + 9_000, base + 100_000]
+                .into_iter()
+                .map(|at| {
+                    let mut tpl = TopicPartitionList::new();
+                    tpl.add_partition_offset("times", 0, Offset::Offset(at)).unwrap();
+                    let r = c.offsets_for_times(tpl, Duration::from_secs(10)).expect("offsets_for_times");
+                    r.find_partition("times", 0).unwrap().offset()
+                })
+                .collect::<Vec<_>>()
         })
         .await;
         // Earliest offset whose timestamp >= the query.
@@ -430,11 +302,7 @@ async fn offsets_for_times_and_create_time_round_trip() {
         assert_eq!(answers[..5], want, "tansu log:\n{}", t.log());
         // Past the last record real Kafka answers -1 (Offset::End). tansu 0.6 (sqlite)
         // answers offset 0 instead: never rely on End from offsets_for_times in tests.
-        assert!(
-            matches!(answers[5], Offset::End | Offset::Offset(0)),
-            "{:?}",
-            answers[5]
-        );
+        assert!(matches!(answers[5], Offset::End | Offset::Offset(0)), "{:?}", answers[5]);
     })
     .await;
 }

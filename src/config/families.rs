@@ -66,11 +66,7 @@ fn default_fs_check_method() -> bool {
 }
 /// Fake dispatch is a listed prohibition: every seller alert is at least medium.
 fn default_fs_severity() -> SeverityScale {
-    SeverityScale {
-        medium: 1.0,
-        high: 2.5,
-        critical: 5.0,
-    }
+    SeverityScale { medium: 1.0, high: 2.5, critical: 5.0 }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,11 +145,7 @@ fn default_rm_per_delivery() -> f64 {
     1.0
 }
 fn default_rm_severity() -> SeverityScale {
-    SeverityScale {
-        medium: 1.0,
-        high: 2.0,
-        critical: 4.0,
-    }
+    SeverityScale { medium: 1.0, high: 2.0, critical: 4.0 }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,11 +204,7 @@ fn default_sketch_accuracy() -> f64 {
     0.01
 }
 fn default_pd_severity() -> SeverityScale {
-    SeverityScale {
-        medium: 1.0,
-        high: 2.0,
-        critical: 4.0,
-    }
+    SeverityScale { medium: 1.0, high: 2.0, critical: 4.0 }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -275,10 +263,5 @@ fn default_sf_min_orders() -> u32 {
     2
 }
 fn default_sf_severity() -> SeverityScale {
-    SeverityScale {
-        medium: 1.0,
-        high: 2.5,
-        critical: 5.0,
-    }
+    SeverityScale { medium: 1.0, high: 2.5, critical: 5.0 }
 }
-

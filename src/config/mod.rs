@@ -18,26 +18,15 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("config is not valid TOML or has an unknown/mistyped key: {0}")]
     Parse(String),
     #[error("config key `{key}`: {problem}; fix: {fix}")]
-    Invalid {
-        key: String,
-        problem: String,
-        fix: String,
-    },
+    Invalid { key: String, problem: String, fix: String },
 }
 
 fn invalid(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        problem: problem.into(),
-        fix: fix.into(),
-    }
+    ConfigError::Invalid { key: key.into(), problem: problem.into(), fix: fix.into() }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,10 +66,8 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
         Self::from_toml(&text)
     }
 
@@ -105,10 +92,7 @@ impl Config {
                 "use distinct topics so alerts are never re-consumed as events",
             ));
         }
-        for (key, props) in [
-            ("kafka.consumer", &k.consumer),
-            ("kafka.producer", &k.producer),
-        ] {
+        for (key, props) in [("kafka.consumer", &k.consumer), ("kafka.producer", &k.producer)] {
             for owned in ["enable.auto.offset.store", "bootstrap.servers", "group.id"] {
                 if props.contains_key(owned) {
                     return Err(invalid(
@@ -122,13 +106,7 @@ impl Config {
         self.service
             .metrics_addr
             .parse::<std::net::SocketAddr>()
-            .map_err(|e| {
-                invalid(
-                    "service.metrics_addr",
-                    e.to_string(),
-                    "use host:port, e.g. 127.0.0.1:9464",
-                )
-            })?;
+            .map_err(|e| invalid("service.metrics_addr", e.to_string(), "use host:port, e.g. 127.0.0.1:9464"))?;
         positive("service.max_in_flight", self.service.max_in_flight as f64)?;
         positive("service.idle_flush_ms", self.service.idle_flush_ms as f64)?;
 
@@ -137,10 +115,7 @@ impl Config {
         positive("input.max_id_bytes", i.max_id_bytes as f64)?;
         positive("input.max_text_bytes", i.max_text_bytes as f64)?;
         non_negative("input.allowed_lateness_ms", i.allowed_lateness_ms as f64)?;
-        positive(
-            "input.default_promised_dispatch_hours",
-            i.default_promised_dispatch_hours as f64,
-        )?;
+        positive("input.default_promised_dispatch_hours", i.default_promised_dispatch_hours as f64)?;
         for (cur, rate) in &i.currency_rates {
             if !(rate.is_finite() && *rate > 0.0) {
                 return Err(invalid(
@@ -150,18 +125,9 @@ impl Config {
                 ));
             }
         }
-        positive(
-            "state.order_retention_hours",
-            self.state.order_retention_hours as f64,
-        )?;
-        positive(
-            "state.listing_retention_hours",
-            self.state.listing_retention_hours as f64,
-        )?;
-        positive(
-            "state.sweep_interval_minutes",
-            self.state.sweep_interval_minutes as f64,
-        )?;
+        positive("state.order_retention_hours", self.state.order_retention_hours as f64)?;
+        positive("state.listing_retention_hours", self.state.listing_retention_hours as f64)?;
+        positive("state.sweep_interval_minutes", self.state.sweep_interval_minutes as f64)?;
         non_negative("alerts.cooldown_hours", self.alerts.cooldown_hours)?;
 
         let f = &self.fake_shipment;
@@ -172,77 +138,42 @@ impl Config {
         positive("fake_shipment.scan_deadline_hours", f.scan_deadline_hours)?;
         f.severity.validate("fake_shipment.severity")?;
         CarrierRegistry::new(&f.carriers).map_err(|e| {
-            invalid(
-                &format!("fake_shipment.carriers.{}.pattern", e.carrier),
-                e.message,
-                "write a valid regex",
-            )
+            invalid(&format!("fake_shipment.carriers.{}.pattern", e.carrier), e.message, "write a valid regex")
         })?;
 
         let r = &self.rating_manipulation;
         positive("rating_manipulation.window_hours", r.window_hours)?;
         positive("rating_manipulation.min_five_star", r.min_five_star as f64)?;
-        ratio(
-            "rating_manipulation.min_suspicious_ratio",
-            r.min_suspicious_ratio,
-        )?;
+        ratio("rating_manipulation.min_suspicious_ratio", r.min_suspicious_ratio)?;
         positive("rating_manipulation.new_account_days", r.new_account_days)?;
-        positive(
-            "rating_manipulation.burst_min_five_star",
-            r.burst_min_five_star as f64,
-        )?;
+        positive("rating_manipulation.burst_min_five_star", r.burst_min_five_star as f64)?;
         positive("rating_manipulation.burst_factor", r.burst_factor)?;
         positive("rating_manipulation.baseline_days", r.baseline_days as f64)?;
-        positive(
-            "rating_manipulation.baseline_floor_per_day",
-            r.baseline_floor_per_day,
-        )?;
-        positive(
-            "rating_manipulation.burst_delivery_days",
-            r.burst_delivery_days as f64,
-        )?;
-        non_negative(
-            "rating_manipulation.burst_per_delivery",
-            r.burst_per_delivery,
-        )?;
+        positive("rating_manipulation.baseline_floor_per_day", r.baseline_floor_per_day)?;
+        positive("rating_manipulation.burst_delivery_days", r.burst_delivery_days as f64)?;
+        non_negative("rating_manipulation.burst_per_delivery", r.burst_per_delivery)?;
         r.severity.validate("rating_manipulation.severity")?;
 
         let p = &self.price_dumping;
         positive("price_dumping.median_window_hours", p.median_window_hours)?;
         positive("price_dumping.min_samples", p.min_samples as f64)?;
         ratio("price_dumping.max_ratio_to_median", p.max_ratio_to_median)?;
-        ratio(
-            "price_dumping.new_listing_max_ratio",
-            p.new_listing_max_ratio,
-        )?;
+        ratio("price_dumping.new_listing_max_ratio", p.new_listing_max_ratio)?;
         ratio("price_dumping.min_drop", p.min_drop)?;
         positive("price_dumping.raise_window_hours", p.raise_window_hours)?;
         ratio("price_dumping.restored_ratio", p.restored_ratio)?;
-        positive(
-            "price_dumping.sketch_relative_accuracy",
-            p.sketch_relative_accuracy,
-        )?;
+        positive("price_dumping.sketch_relative_accuracy", p.sketch_relative_accuracy)?;
         p.severity.validate("price_dumping.severity")?;
 
         let s = &self.shipping_fee_inflation;
-        positive(
-            "shipping_fee_inflation.median_window_hours",
-            s.median_window_hours,
-        )?;
+        positive("shipping_fee_inflation.median_window_hours", s.median_window_hours)?;
         positive("shipping_fee_inflation.min_samples", s.min_samples as f64)?;
-        positive(
-            "shipping_fee_inflation.max_ratio_to_median",
-            s.max_ratio_to_median,
-        )?;
-        ratio(
-            "shipping_fee_inflation.cheap_item_ratio",
-            s.cheap_item_ratio,
-        )?;
+        positive("shipping_fee_inflation.max_ratio_to_median", s.max_ratio_to_median)?;
+        ratio("shipping_fee_inflation.cheap_item_ratio", s.cheap_item_ratio)?;
         positive("shipping_fee_inflation.moved_fee_ratio", s.moved_fee_ratio)?;
         positive("shipping_fee_inflation.window_hours", s.window_hours)?;
         positive("shipping_fee_inflation.min_orders", s.min_orders as f64)?;
-        if s.weight_bands_grams.windows(2).any(|w| w[0] >= w[1]) || s.weight_bands_grams.is_empty()
-        {
+        if s.weight_bands_grams.windows(2).any(|w| w[0] >= w[1]) || s.weight_bands_grams.is_empty() {
             return Err(invalid(
                 "shipping_fee_inflation.weight_bands_grams",
                 "must be a non-empty, strictly increasing list",
@@ -256,11 +187,7 @@ impl Config {
     /// Config as TOML with secrets (librdkafka `*password*`, `*secret*`, `sasl.*`) masked, for logs.
     pub fn redacted_toml(&self) -> String {
         let mut c = self.clone();
-        for props in [
-            &mut c.kafka.consumer,
-            &mut c.kafka.producer,
-            &mut c.kafka.common,
-        ] {
+        for props in [&mut c.kafka.consumer, &mut c.kafka.producer, &mut c.kafka.common] {
             for (k, v) in props.iter_mut() {
                 if k.contains("password") || k.contains("secret") || k.starts_with("sasl.") {
                     *v = "***".into();
@@ -275,11 +202,7 @@ fn positive(key: &str, v: f64) -> Result<(), ConfigError> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(invalid(
-            key,
-            format!("{v} is not > 0"),
-            "set a positive number",
-        ))
+        Err(invalid(key, format!("{v} is not > 0"), "set a positive number"))
     }
 }
 
@@ -295,11 +218,7 @@ fn ratio(key: &str, v: f64) -> Result<(), ConfigError> {
     if v.is_finite() && v > 0.0 && v <= 1.0 {
         Ok(())
     } else {
-        Err(invalid(
-            key,
-            format!("{v} is not in (0, 1]"),
-            "give a fraction, e.g. 0.25 for 25 %",
-        ))
+        Err(invalid(key, format!("{v} is not in (0, 1]"), "give a fraction, e.g. 0.25 for 25 %"))
     }
 }
 
@@ -502,32 +421,20 @@ mod tests {
 
     #[test]
     fn unknown_key_is_rejected_by_name() {
-        let err = Config::from_toml("[fake_shipment]\nmin_flaged = 3\n")
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_toml("[fake_shipment]\nmin_flaged = 3\n").unwrap_err().to_string();
         assert!(err.contains("min_flaged"), "{err}");
     }
 
     #[test]
     fn invalid_values_name_key_and_fix() {
-        let err = Config::from_toml("[price_dumping]\nmax_ratio_to_median = 1.5\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("price_dumping.max_ratio_to_median") && err.contains("fix:"),
-            "{err}"
-        );
-        let err = Config::from_toml("[kafka.consumer]\n\"enable.auto.offset.store\" = \"true\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_toml("[price_dumping]\nmax_ratio_to_median = 1.5\n").unwrap_err().to_string();
+        assert!(err.contains("price_dumping.max_ratio_to_median") && err.contains("fix:"), "{err}");
+        let err =
+            Config::from_toml("[kafka.consumer]\n\"enable.auto.offset.store\" = \"true\"\n").unwrap_err().to_string();
         assert!(err.contains("enable.auto.offset.store"), "{err}");
-        let err = Config::from_toml("[fake_shipment.carriers.acme]\npattern = \"[A-\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_toml("[fake_shipment.carriers.acme]\npattern = \"[A-\"\n").unwrap_err().to_string();
         assert!(err.contains("fake_shipment.carriers.acme.pattern"), "{err}");
-        let err = Config::from_toml("[input.currency_rates]\nEUR = -1.0\n")
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_toml("[input.currency_rates]\nEUR = -1.0\n").unwrap_err().to_string();
         assert!(err.contains("input.currency_rates.EUR"), "{err}");
     }
 

@@ -26,27 +26,12 @@ pub enum Body {
     OrderPlaced(OrderPlaced),
     OrderShipped(OrderShipped),
     TrackingScan(TrackingScan),
-    OrderDelivered {
-        order_id: Box<str>,
-    },
-    OrderCancelled {
-        order_id: Box<str>,
-        by: CancelledBy,
-        reason: Box<str>,
-    },
+    OrderDelivered { order_id: Box<str> },
+    OrderCancelled { order_id: Box<str>, by: CancelledBy, reason: Box<str> },
     Review(Review),
-    DisputeOpened {
-        order_id: Box<str>,
-        reason: DisputeReason,
-        buyer_id: Option<Box<str>>,
-    },
-    BuyerMessage {
-        conversation_id: Box<str>,
-        buyer_id: Box<str>,
-    },
-    SellerReply {
-        conversation_id: Box<str>,
-    },
+    DisputeOpened { order_id: Box<str>, reason: DisputeReason, buyer_id: Option<Box<str>> },
+    BuyerMessage { conversation_id: Box<str>, buyer_id: Box<str> },
+    SellerReply { conversation_id: Box<str> },
 }
 
 #[derive(Debug, Clone, PartialEq)]

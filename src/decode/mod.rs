@@ -76,10 +76,7 @@ impl DecodeError {
 }
 
 fn err(reason: RejectReason, detail: impl Into<String>) -> DecodeError {
-    DecodeError {
-        reason,
-        detail: detail.into(),
-    }
+    DecodeError { reason, detail: detail.into() }
 }
 
 /// Limits and conversions the decoder applies (from `[input]` in config).
@@ -220,12 +217,8 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Event, DecodeError>
             ),
         ));
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        err(
-            RejectReason::InvalidUtf8,
-            format!("not UTF-8 at byte {}", e.valid_up_to()),
-        )
-    })?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| err(RejectReason::InvalidUtf8, format!("not UTF-8 at byte {}", e.valid_up_to())))?;
     let raw: Raw = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(e) => return Err(classify_json_error(text, e)),
@@ -238,20 +231,11 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Event, DecodeError>
 fn classify_json_error(text: &str, e: serde_json::Error) -> DecodeError {
     use serde_json::error::Category;
     match e.classify() {
-        Category::Syntax | Category::Eof | Category::Io => {
-            err(RejectReason::InvalidJson, e.to_string())
-        }
+        Category::Syntax | Category::Eof | Category::Io => err(RejectReason::InvalidJson, e.to_string()),
         Category::Data => {
             let mut de = serde_json::Deserializer::from_str(text);
             match serde_path_to_error::deserialize::<_, Raw>(&mut de) {
-                Err(pe)
-                    if pe
-                        .path()
-                        .to_string()
-                        .chars()
-                        .next()
-                        .is_some_and(|c| c != '.' && c != '[') =>
-                {
+                Err(pe) if pe.path().to_string().chars().next().is_some_and(|c| c != '.' && c != '[') => {
                     let path = pe.path().to_string();
                     let field = path.trim_start_matches('.');
                     let reason = if field == "ts" || field == "buyer_created_at" {
@@ -276,24 +260,13 @@ impl Checker<'_, '_> {
     fn event(&self) -> Result<Event, DecodeError> {
         let r = self.raw;
         let kind = self.string("type", &r.kind, self.limits.max_id_bytes)?;
-        let event_type = EventType::parse(&kind).ok_or_else(|| {
-            err(
-                RejectReason::UnknownType,
-                format!("unknown event type `{}`", truncate(&kind)),
-            )
-        })?;
+        let event_type = EventType::parse(&kind)
+            .ok_or_else(|| err(RejectReason::UnknownType, format!("unknown event type `{}`", truncate(&kind))))?;
         let event_id = self.id("event_id", &r.event_id)?;
         let seller_id = self.id("seller_id", &r.seller_id)?;
-        let ts = self
-            .time("ts", &r.ts)?
-            .ok_or_else(|| missing("ts", event_type))?;
+        let ts = self.time("ts", &r.ts)?.ok_or_else(|| missing("ts", event_type))?;
         let body = self.body(event_type)?;
-        Ok(Event {
-            event_id,
-            seller_id,
-            ts,
-            body,
-        })
+        Ok(Event { event_id, seller_id, ts, body })
     }
 
     fn body(&self, t: EventType) -> Result<Body, DecodeError> {
@@ -309,9 +282,7 @@ impl Checker<'_, '_> {
                     shipping_fee: self.money("shipping_fee", r.shipping_fee, t, false)? * rate,
                     stock: match r.stock {
                         None => None,
-                        Some(s) => Some(
-                            u32::try_from(s).map_err(|_| range("stock", s, "an integer ≥ 0"))?,
-                        ),
+                        Some(s) => Some(u32::try_from(s).map_err(|_| range("stock", s, "an integer ≥ 0"))?),
                     },
                 })
             }
@@ -319,16 +290,12 @@ impl Checker<'_, '_> {
                 let rate = self.rate()?;
                 let quantity = match r.quantity {
                     None => 1,
-                    Some(q) if q >= 1 => {
-                        u32::try_from(q).map_err(|_| range("quantity", q, "≤ 4294967295"))?
-                    }
+                    Some(q) if q >= 1 => u32::try_from(q).map_err(|_| range("quantity", q, "≤ 4294967295"))?,
                     Some(q) => return Err(range("quantity", q, "an integer ≥ 1")),
                 };
                 let weight_grams = match r.weight_grams {
                     None => None,
-                    Some(w) if w.is_finite() && w >= 0.0 && w <= u32::MAX as f64 => {
-                        Some(w.round() as u32)
-                    }
+                    Some(w) if w.is_finite() && w >= 0.0 && w <= u32::MAX as f64 => Some(w.round() as u32),
                     Some(w) => return Err(range("weight_grams", w, "grams ≥ 0")),
                 };
                 let promised_dispatch_hours = match r.promised_dispatch_hours {
@@ -340,10 +307,7 @@ impl Checker<'_, '_> {
                 if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
                     return Err(err(
                         RejectReason::InvalidField,
-                        format!(
-                            "field `destination_country`: `{}` is not ISO 3166 alpha-2",
-                            truncate(&country)
-                        ),
+                        format!("field `destination_country`: `{}` is not ISO 3166 alpha-2", truncate(&country)),
                     ));
                 }
                 Body::OrderPlaced(OrderPlaced {
@@ -376,18 +340,13 @@ impl Checker<'_, '_> {
                     status: ScanStatus::parse(&status).ok_or_else(|| {
                         err(
                             RejectReason::InvalidField,
-                            format!(
-                                "field `status`: unknown scan status `{}`",
-                                truncate(&status)
-                            ),
+                            format!("field `status`: unknown scan status `{}`", truncate(&status)),
                         )
                     })?,
                     country: self.opt_id("country", &r.country)?,
                 })
             }
-            EventType::OrderDelivered => Body::OrderDelivered {
-                order_id: req("order_id", &r.order_id)?,
-            },
+            EventType::OrderDelivered => Body::OrderDelivered { order_id: req("order_id", &r.order_id)? },
             EventType::OrderCancelled => {
                 let by = req("by", &r.by)?;
                 Body::OrderCancelled {
@@ -395,15 +354,10 @@ impl Checker<'_, '_> {
                     by: CancelledBy::parse(&by).ok_or_else(|| {
                         err(
                             RejectReason::InvalidField,
-                            format!(
-                                "field `by`: `{}` is not buyer, seller or platform",
-                                truncate(&by)
-                            ),
+                            format!("field `by`: `{}` is not buyer, seller or platform", truncate(&by)),
                         )
                     })?,
-                    reason: self
-                        .string("reason", &r.reason, self.limits.max_text_bytes)?
-                        .into(),
+                    reason: self.string("reason", &r.reason, self.limits.max_text_bytes)?.into(),
                 }
             }
             EventType::Review => Body::Review(Review {
@@ -418,35 +372,23 @@ impl Checker<'_, '_> {
             }),
             EventType::DisputeOpened => Body::DisputeOpened {
                 order_id: req("order_id", &r.order_id)?,
-                reason: DisputeReason::parse(&self.string(
-                    "reason",
-                    &r.reason,
-                    self.limits.max_text_bytes,
-                )?),
+                reason: DisputeReason::parse(&self.string("reason", &r.reason, self.limits.max_text_bytes)?),
                 buyer_id: self.opt_id("buyer_id", &r.buyer_id)?,
             },
             EventType::BuyerMessage => Body::BuyerMessage {
                 conversation_id: req("conversation_id", &r.conversation_id)?,
                 buyer_id: req("buyer_id", &r.buyer_id)?,
             },
-            EventType::SellerReply => Body::SellerReply {
-                conversation_id: req("conversation_id", &r.conversation_id)?,
-            },
+            EventType::SellerReply => {
+                Body::SellerReply { conversation_id: req("conversation_id", &r.conversation_id)? }
+            }
         })
     }
 
     fn string(&self, name: &str, v: &Option<Cow<str>>, max: usize) -> Result<String, DecodeError> {
-        let s = v.as_deref().ok_or_else(|| {
-            err(
-                RejectReason::MissingField,
-                format!("missing field `{name}`"),
-            )
-        })?;
+        let s = v.as_deref().ok_or_else(|| err(RejectReason::MissingField, format!("missing field `{name}`")))?;
         if s.len() > max {
-            return Err(err(
-                RejectReason::StringTooLong,
-                format!("field `{name}` is {} bytes, limit {max}", s.len()),
-            ));
+            return Err(err(RejectReason::StringTooLong, format!("field `{name}` is {} bytes, limit {max}", s.len())));
         }
         Ok(s.to_owned())
     }
@@ -454,20 +396,12 @@ impl Checker<'_, '_> {
     fn id(&self, name: &str, v: &Option<Cow<str>>) -> Result<Box<str>, DecodeError> {
         let s = self.string(name, v, self.limits.max_id_bytes)?;
         if s.is_empty() {
-            return Err(err(
-                RejectReason::InvalidField,
-                format!("field `{name}` is empty"),
-            ));
+            return Err(err(RejectReason::InvalidField, format!("field `{name}` is empty")));
         }
         Ok(s.into_boxed_str())
     }
 
-    fn req_id(
-        &self,
-        name: &'static str,
-        v: &Option<Cow<str>>,
-        t: EventType,
-    ) -> Result<Box<str>, DecodeError> {
+    fn req_id(&self, name: &'static str, v: &Option<Cow<str>>, t: EventType) -> Result<Box<str>, DecodeError> {
         if v.is_none() {
             return Err(missing(name, t));
         }
@@ -490,11 +424,7 @@ impl Checker<'_, '_> {
         if ok {
             Ok(x)
         } else {
-            Err(range(
-                name,
-                x,
-                if strictly_positive { "> 0" } else { "≥ 0" },
-            ))
+            Err(range(name, x, if strictly_positive { "> 0" } else { "≥ 0" }))
         }
     }
 
@@ -504,52 +434,31 @@ impl Checker<'_, '_> {
             Some(c) => self.limits.currency_rates.get(c).copied().ok_or_else(|| {
                 err(
                     RejectReason::UnsupportedCurrency,
-                    format!(
-                        "currency `{}` has no rate (add it under input.currency_rates)",
-                        truncate(c)
-                    ),
+                    format!("currency `{}` has no rate (add it under input.currency_rates)", truncate(c)),
                 )
             }),
         }
     }
 
     fn time(&self, name: &str, v: &Option<RawTs>) -> Result<Option<Millis>, DecodeError> {
-        let bad = |what: &str| {
-            err(
-                RejectReason::InvalidTimestamp,
-                format!("field `{name}`: {what}"),
-            )
-        };
+        let bad = |what: &str| err(RejectReason::InvalidTimestamp, format!("field `{name}`: {what}"));
         match v {
             None => Ok(None),
             Some(RawTs::Millis(ms)) => Ok(Some(*ms)),
             Some(RawTs::Text(s)) => chrono::DateTime::parse_from_rfc3339(s)
                 .map(|t| Some(t.timestamp_millis()))
-                .map_err(|e| {
-                    bad(&format!(
-                        "`{}` is not RFC 3339 with offset ({e})",
-                        truncate(s)
-                    ))
-                }),
-            Some(RawTs::Other) => Err(bad(
-                "must be an RFC 3339 string or integer epoch milliseconds",
-            )),
+                .map_err(|e| bad(&format!("`{}` is not RFC 3339 with offset ({e})", truncate(s)))),
+            Some(RawTs::Other) => Err(bad("must be an RFC 3339 string or integer epoch milliseconds")),
         }
     }
 }
 
 fn missing(name: &str, t: EventType) -> DecodeError {
-    err(
-        RejectReason::MissingField,
-        format!("missing field `{name}` (required for {})", t.as_str()),
-    )
+    err(RejectReason::MissingField, format!("missing field `{name}` (required for {})", t.as_str()))
 }
 
 fn range(name: &str, v: impl fmt::Display, want: &str) -> DecodeError {
-    err(
-        RejectReason::OutOfRange,
-        format!("field `{name}` is {v}, must be {want}"),
-    )
+    err(RejectReason::OutOfRange, format!("field `{name}` is {v}, must be {want}"))
 }
 
 /// Error details quote input: keep them short so a hostile value cannot bloat logs.

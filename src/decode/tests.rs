@@ -40,9 +40,7 @@ fn ts_forms_agree() {
     let a = ok(
         r#"{"event_id":"e","type":"order_delivered","seller_id":"s","ts":"2026-01-05T11:00:00.123+01:00","order_id":"o"}"#,
     );
-    let b = ok(
-        r#"{"event_id":"e","type":"order_delivered","seller_id":"s","ts":1767607200123,"order_id":"o"}"#,
-    );
+    let b = ok(r#"{"event_id":"e","type":"order_delivered","seller_id":"s","ts":1767607200123,"order_id":"o"}"#);
     assert_eq!(a.ts, b.ts);
 }
 
@@ -87,31 +85,18 @@ fn every_reason_is_reachable_with_a_named_field() {
     ];
     for (input, reason, field) in cases {
         let e = reject(input);
-        assert_eq!(
-            e.reason,
-            *reason,
-            "{} -> {e}",
-            String::from_utf8_lossy(input)
-        );
-        assert!(
-            e.detail.contains(field),
-            "detail of {} should name `{field}`: {e}",
-            String::from_utf8_lossy(input)
-        );
+        assert_eq!(e.reason, *reason, "{} -> {e}", String::from_utf8_lossy(input));
+        assert!(e.detail.contains(field), "detail of {} should name `{field}`: {e}", String::from_utf8_lossy(input));
     }
 }
 
 #[test]
 fn size_caps() {
     let long_id = "x".repeat(129);
-    let msg = format!(
-        r#"{{"event_id":"{long_id}","type":"order_delivered","seller_id":"s","ts":0,"order_id":"o"}}"#
-    );
+    let msg = format!(r#"{{"event_id":"{long_id}","type":"order_delivered","seller_id":"s","ts":0,"order_id":"o"}}"#);
     assert_eq!(reject(msg.as_bytes()).reason, RejectReason::StringTooLong);
     let exactly = "x".repeat(128);
-    let msg = format!(
-        r#"{{"event_id":"{exactly}","type":"order_delivered","seller_id":"s","ts":0,"order_id":"o"}}"#
-    );
+    let msg = format!(r#"{{"event_id":"{exactly}","type":"order_delivered","seller_id":"s","ts":0,"order_id":"o"}}"#);
     ok(&msg);
     let huge = vec![b' '; 70 * 1024];
     assert_eq!(reject(&huge).reason, RejectReason::Oversized);
@@ -119,9 +104,7 @@ fn size_caps() {
 
 #[test]
 fn escaped_strings_decode() {
-    let e = ok(
-        r#"{"event_id":"e\u00e9","type":"seller_reply","seller_id":"s\"q","ts":0,"conversation_id":"c"}"#,
-    );
+    let e = ok(r#"{"event_id":"e\u00e9","type":"seller_reply","seller_id":"s\"q","ts":0,"conversation_id":"c"}"#);
     assert_eq!(&*e.event_id, "eé");
     assert_eq!(&*e.seller_id, "s\"q");
 }
@@ -129,9 +112,8 @@ fn escaped_strings_decode() {
 #[test]
 fn deep_nesting_in_an_ignored_field_is_skipped_without_recursion() {
     // As deep as the size cap allows: serde_json skips unknown values iteratively, no stack risk.
-    let mut s = String::from(
-        r#"{"event_id":"e","type":"seller_reply","seller_id":"s","ts":0,"conversation_id":"c","x":"#,
-    );
+    let mut s =
+        String::from(r#"{"event_id":"e","type":"seller_reply","seller_id":"s","ts":0,"conversation_id":"c","x":"#);
     s.push_str(&"[".repeat(32_000));
     s.push_str(&"]".repeat(32_000));
     s.push('}');

@@ -109,14 +109,8 @@ pub fn on_shipped(
     let verdict = carriers.check(&s.carrier, &s.tracking_number);
     let number = normalize(&s.tracking_number);
     let reused = market.use_tracking(&number, &s.order_id, seller_id, ev.ts);
-    let method = match seller
-        .orders
-        .get(&s.order_id)
-        .and_then(|o| o.shipping_method.as_deref())
-    {
-        Some(chosen)
-            if fc.check_shipping_method && !chosen.eq_ignore_ascii_case(&s.shipping_method) =>
-        {
+    let method = match seller.orders.get(&s.order_id).and_then(|o| o.shipping_method.as_deref()) {
+        Some(chosen) if fc.check_shipping_method && !chosen.eq_ignore_ascii_case(&s.shipping_method) => {
             Some((chosen.into(), s.shipping_method.clone()))
         }
         _ => None,
@@ -175,14 +169,7 @@ pub fn on_scan_deadline(
             },
         );
     }
-    evaluate(
-        fc,
-        seller,
-        seller_id,
-        due,
-        format!("{shipped_event}#no_scan"),
-        em,
-    );
+    evaluate(fc, seller, seller_id, due, format!("{shipped_event}#no_scan"), em);
 }
 
 fn evaluate(
@@ -200,8 +187,7 @@ fn evaluate(
     // A timer-flagged shipment was counted when shipped, possibly before the window: never let the
     // denominator fall below the numerator.
     let shipments = st.shipments.count(span, now).max(flagged);
-    let Some(score) = count_and_ratio(flagged, shipments, fc.min_flagged, fc.min_flagged_ratio)
-    else {
+    let Some(score) = count_and_ratio(flagged, shipments, fc.min_flagged, fc.min_flagged_ratio) else {
         return;
     };
     let mut by_signal = serde_json::Map::new();
@@ -211,11 +197,7 @@ fn evaluate(
             *n = json!(n.as_u64().unwrap_or(0) + 1);
         }
     }
-    let summary = by_signal
-        .iter()
-        .map(|(k, v)| format!("{v} {k}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let summary = by_signal.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ");
     let ratio = flagged as f64 / shipments as f64;
     let evidence = json!({
         "window_hours": fc.window_hours,

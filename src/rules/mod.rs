@@ -68,11 +68,7 @@ impl Emitter<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Timer {
     /// `fake_shipment`: has the carrier scanned this shipment yet?
-    ScanDeadline {
-        seller: Box<str>,
-        order_id: Box<str>,
-        shipped_event: Box<str>,
-    },
+    ScanDeadline { seller: Box<str>, order_id: Box<str>, shipped_event: Box<str> },
 }
 
 /// Counters the detector keeps for telemetry (plain integers: no metrics crate in the rules).
@@ -96,14 +92,13 @@ pub struct Detector {
 impl Detector {
     pub fn new(cfg: &Config) -> Result<Self, crate::config::ConfigError> {
         cfg.validate()?;
-        let carriers =
-            tracking::CarrierRegistry::new(&cfg.fake_shipment.carriers).map_err(|e| {
-                crate::config::ConfigError::Invalid {
-                    key: format!("fake_shipment.carriers.{}", e.carrier),
-                    problem: e.message,
-                    fix: "write a valid regex".into(),
-                }
-            })?;
+        let carriers = tracking::CarrierRegistry::new(&cfg.fake_shipment.carriers).map_err(|e| {
+            crate::config::ConfigError::Invalid {
+                key: format!("fake_shipment.carriers.{}", e.carrier),
+                problem: e.message,
+                fix: "write a valid regex".into(),
+            }
+        })?;
         Ok(Detector {
             market: Market::new(cfg),
             cfg: cfg.clone(),
@@ -129,26 +124,14 @@ impl Detector {
         let cooldown_ms = hours_ms(self.cfg.alerts.cooldown_hours);
         let seller = self.sellers.entry(ev.seller_id.clone()).or_default();
         seller.last_ts = seller.last_ts.max(ev.ts);
-        let mut em = Emitter {
-            cooldown_ms,
-            out,
-            suppressed: &mut self.stats.suppressed_by_rule,
-        };
+        let mut em = Emitter { cooldown_ms, out, suppressed: &mut self.stats.suppressed_by_rule };
         let cfg = &self.cfg;
         let market = &mut self.market;
         let sid: &str = &ev.seller_id;
         match &ev.body {
             Body::Listing(l) => {
                 let flagged = if cfg.price_dumping.enabled {
-                    price_dumping::on_listing(
-                        &cfg.price_dumping,
-                        market,
-                        seller,
-                        sid,
-                        ev,
-                        l,
-                        &mut em,
-                    )
+                    price_dumping::on_listing(&cfg.price_dumping, market, seller, sid, ev, l, &mut em)
                 } else {
                     seller.listings.upsert(l, ev.ts);
                     false
@@ -166,16 +149,7 @@ impl Detector {
             }
             Body::OrderShipped(s) => {
                 if cfg.fake_shipment.enabled {
-                    let due = fake_shipment::on_shipped(
-                        cfg,
-                        &self.carriers,
-                        market,
-                        seller,
-                        sid,
-                        ev,
-                        s,
-                        &mut em,
-                    );
+                    let due = fake_shipment::on_shipped(cfg, &self.carriers, market, seller, sid, ev, s, &mut em);
                     self.timers.schedule(
                         due,
                         Timer::ScanDeadline {
@@ -213,28 +187,12 @@ impl Detector {
         while let Some((due, timer)) = self.timers.pop_due(upto) {
             self.stats.timers_fired += 1;
             match timer {
-                Timer::ScanDeadline {
-                    seller,
-                    order_id,
-                    shipped_event,
-                } => {
+                Timer::ScanDeadline { seller, order_id, shipped_event } => {
                     let Some(state) = self.sellers.get_mut(&seller) else {
                         continue;
                     };
-                    let mut em = Emitter {
-                        cooldown_ms,
-                        out,
-                        suppressed: &mut self.stats.suppressed_by_rule,
-                    };
-                    fake_shipment::on_scan_deadline(
-                        &self.cfg,
-                        state,
-                        &seller,
-                        &order_id,
-                        &shipped_event,
-                        due,
-                        &mut em,
-                    );
+                    let mut em = Emitter { cooldown_ms, out, suppressed: &mut self.stats.suppressed_by_rule };
+                    fake_shipment::on_scan_deadline(&self.cfg, state, &seller, &order_id, &shipped_event, due, &mut em);
                 }
             }
         }

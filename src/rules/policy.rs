@@ -41,11 +41,7 @@ mod tests {
     fn count_and_ratio_boundaries() {
         assert_eq!(count_and_ratio(1, 5, 2, 0.1), None, "below the count");
         assert_eq!(count_and_ratio(2, 21, 2, 0.1), None, "2/21 is below 10 %");
-        assert_eq!(
-            count_and_ratio(2, 20, 2, 0.1),
-            Some(1.0),
-            "exactly at both thresholds"
-        );
+        assert_eq!(count_and_ratio(2, 20, 2, 0.1), Some(1.0), "exactly at both thresholds");
         let s = count_and_ratio(8, 20, 2, 0.1).unwrap();
         assert!((s - (4.0f64 * 4.0).sqrt()).abs() < 1e-9);
         assert_eq!(count_and_ratio(0, 0, 0, 0.1), None);

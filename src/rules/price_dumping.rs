@@ -39,10 +39,7 @@ pub fn on_listing(
     l: &Listing,
     em: &mut Emitter,
 ) -> bool {
-    let prev = seller
-        .listings
-        .get(&l.listing_id)
-        .map(|r| (r.price, r.dump.clone()));
+    let prev = seller.listings.get(&l.listing_id).map(|r| (r.price, r.dump.clone()));
     let median = market.category_median(&l.category, ev.ts, cfg.min_samples);
     let mut dump = prev.as_ref().and_then(|(_, d)| d.clone());
 
@@ -63,16 +60,12 @@ pub fn on_listing(
     if let Some((med, samples)) = median {
         let ratio = l.price / med;
         let signal = match prev {
-            Some((before, _))
-                if ratio < cfg.max_ratio_to_median && l.price <= (1.0 - cfg.min_drop) * before =>
-            {
+            Some((before, _)) if ratio < cfg.max_ratio_to_median && l.price <= (1.0 - cfg.min_drop) * before => {
                 Some(("drop", Some(before), excess(cfg.max_ratio_to_median, ratio)))
             }
-            None if ratio < cfg.new_listing_max_ratio => Some((
-                "new_listing",
-                None,
-                excess(cfg.new_listing_max_ratio, ratio),
-            )),
+            None if ratio < cfg.new_listing_max_ratio => {
+                Some(("new_listing", None, excess(cfg.new_listing_max_ratio, ratio)))
+            }
             _ => None,
         };
         if let Some((kind, before, score)) = signal {
@@ -104,14 +97,8 @@ pub fn on_listing(
                     l.listing_id, l.price, ratio * 100.0, l.category, cfg.new_listing_max_ratio * 100.0
                 ),
             };
-            dump = Some(Dump {
-                ts: ev.ts,
-                event_id: ev.event_id.clone(),
-                before,
-                price: l.price,
-                median: med,
-                severity,
-            });
+            dump =
+                Some(Dump { ts: ev.ts, event_id: ev.event_id.clone(), before, price: l.price, median: med, severity });
             em.emit(
                 seller_id,
                 seller,

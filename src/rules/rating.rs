@@ -55,10 +55,7 @@ fn spans(cfg: &RatingConfig) -> Spans {
     Spans {
         window_ms: hours_ms(cfg.window_hours),
         daily: Span::new(days * DAY_MS, days),
-        deliveries: Span::new(
-            cfg.burst_delivery_days as i64 * DAY_MS,
-            cfg.burst_delivery_days as i64 * 24,
-        ),
+        deliveries: Span::new(cfg.burst_delivery_days as i64 * DAY_MS, cfg.burst_delivery_days as i64 * 24),
     }
 }
 
@@ -82,21 +79,12 @@ pub fn on_review(
     }
     let s = spans(cfg);
     let order = seller.orders.get(&r.order_id);
-    let created = r
-        .buyer_created_at
-        .or_else(|| order.and_then(|o| o.buyer_created_at));
+    let created = r.buyer_created_at.or_else(|| order.and_then(|o| o.buyer_created_at));
     let new_account = created.is_some_and(|c| ev.ts - c < hours_ms(cfg.new_account_days * 24.0));
     let undelivered = !order.is_some_and(|o| o.delivered);
     let st = &mut seller.rating;
-    st.five_star.push(
-        ev.ts,
-        Note {
-            order_id: r.order_id.clone(),
-            buyer_id: r.buyer_id.clone(),
-            new_account,
-            undelivered,
-        },
-    );
+    st.five_star
+        .push(ev.ts, Note { order_id: r.order_id.clone(), buyer_id: r.buyer_id.clone(), new_account, undelivered });
     st.five_star.expire(s.window_ms, ev.ts);
     st.five_star_daily.add(s.daily, ev.ts, 1);
     st.five_star_daily.expire(s.daily, ev.ts);
@@ -104,17 +92,11 @@ pub fn on_review(
     let n = st.five_star.len() as u64;
     let new_accounts = st.five_star.iter().filter(|(_, x)| x.new_account).count() as u64;
     let undelivered_n = st.five_star.iter().filter(|(_, x)| x.undelivered).count() as u64;
-    let suspicious = st
-        .five_star
-        .iter()
-        .filter(|(_, x)| x.new_account || x.undelivered)
-        .count() as u64;
+    let suspicious = st.five_star.iter().filter(|(_, x)| x.new_account || x.undelivered).count() as u64;
     // Signal 1: enough five-star reviews, mostly suspicious.
     let ratio = suspicious as f64 / n as f64;
     if n >= cfg.min_five_star as u64 && ratio >= cfg.min_suspicious_ratio {
-        let score = (excess(n as f64, cfg.min_five_star as f64)
-            * excess(ratio, cfg.min_suspicious_ratio))
-        .sqrt();
+        let score = (excess(n as f64, cfg.min_five_star as f64) * excess(ratio, cfg.min_suspicious_ratio)).sqrt();
         let evidence = json!({
             "window_hours": cfg.window_hours,
             "five_star_reviews": n,
@@ -149,18 +131,12 @@ pub fn on_review(
     let st = &mut seller.rating;
     let days = cfg.baseline_days as i64;
     // Whole days before yesterday: the burst itself never feeds its own baseline.
-    let baseline_total =
-        st.five_star_daily
-            .sum_range(s.daily, ev.ts - (days + 1) * DAY_MS, ev.ts - 2 * DAY_MS);
+    let baseline_total = st.five_star_daily.sum_range(s.daily, ev.ts - (days + 1) * DAY_MS, ev.ts - 2 * DAY_MS);
     let baseline = (baseline_total as f64 / days as f64).max(cfg.baseline_floor_per_day);
     let delivered = st.deliveries.count(s.deliveries, ev.ts);
     let delivery_bound = cfg.burst_per_delivery * delivered as f64;
-    if n >= cfg.burst_min_five_star as u64
-        && n as f64 >= cfg.burst_factor * baseline
-        && n as f64 > delivery_bound
-    {
-        let score = excess(n as f64, cfg.burst_factor * baseline)
-            .min(excess(n as f64, delivery_bound.max(1.0)));
+    if n >= cfg.burst_min_five_star as u64 && n as f64 >= cfg.burst_factor * baseline && n as f64 > delivery_bound {
+        let score = excess(n as f64, cfg.burst_factor * baseline).min(excess(n as f64, delivery_bound.max(1.0)));
         let score = score.max(1.0);
         let evidence = json!({
             "window_hours": cfg.window_hours,

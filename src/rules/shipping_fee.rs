@@ -38,11 +38,7 @@ struct Flagged {
 pub fn weight_band(cfg: &ShippingFeeConfig, grams: Option<u32>) -> u8 {
     match grams {
         None => u8::MAX,
-        Some(g) => cfg
-            .weight_bands_grams
-            .iter()
-            .position(|b| g <= *b)
-            .unwrap_or(cfg.weight_bands_grams.len()) as u8,
+        Some(g) => cfg.weight_bands_grams.iter().position(|b| g <= *b).unwrap_or(cfg.weight_bands_grams.len()) as u8,
     }
 }
 
@@ -68,12 +64,8 @@ pub fn on_order(
     let sc = &cfg.shipping_fee_inflation;
     let band = weight_band(sc, o.weight_grams);
     let fee = o.shipping_fee;
-    let peer = market
-        .fee_baseline(&o.shipping_method, band)
-        .median(ev.ts, sc.min_samples as u64);
-    let cat = market
-        .category_median(&o.category, ev.ts, cfg.price_dumping.min_samples)
-        .map(|(m, _)| m);
+    let peer = market.fee_baseline(&o.shipping_method, band).median(ev.ts, sc.min_samples as u64);
+    let cat = market.category_median(&o.category, ev.ts, cfg.price_dumping.min_samples).map(|(m, _)| m);
 
     let mut signal = None;
     if let Some(p) = peer.filter(|_| fee > 0.0) {
@@ -88,9 +80,7 @@ pub fn on_order(
     let Some((kind, score)) = signal else {
         // Only unflagged fees feed the baseline, so inflated fees cannot raise their own bar.
         if fee > 0.0 {
-            market
-                .fee_baseline(&o.shipping_method, band)
-                .insert(ev.ts, fee);
+            market.fee_baseline(&o.shipping_method, band).insert(ev.ts, fee);
         }
         return;
     };

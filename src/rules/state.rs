@@ -27,13 +27,7 @@ pub struct SellerState {
 
 impl SellerState {
     /// Cooldown check-and-record: true when an alert for `rule` may go out now.
-    pub fn cooldown_allows(
-        &mut self,
-        rule: &'static str,
-        ts: Millis,
-        sev: Severity,
-        cooldown_ms: i64,
-    ) -> bool {
+    pub fn cooldown_allows(&mut self, rule: &'static str, ts: Millis, sev: Severity, cooldown_ms: i64) -> bool {
         match self.cooldowns.iter_mut().find(|(r, _, _)| *r == rule) {
             Some((_, last_ts, last_sev)) => {
                 if ts - *last_ts < cooldown_ms && sev <= *last_sev {
@@ -52,20 +46,14 @@ impl SellerState {
 
     /// Expire old state; returns true when nothing is left and the seller can be forgotten.
     pub fn sweep(&mut self, cfg: &Config, now: Millis) -> bool {
-        self.orders
-            .expire(now - hours_ms(cfg.state.order_retention_hours));
-        self.listings
-            .expire(now - hours_ms(cfg.state.listing_retention_hours));
+        self.orders.expire(now - hours_ms(cfg.state.order_retention_hours));
+        self.listings.expire(now - hours_ms(cfg.state.listing_retention_hours));
         let fs = self.fake_shipment.sweep(&cfg.fake_shipment, now);
         let rt = self.rating.sweep(&cfg.rating_manipulation, now);
         let sf = self.shipping_fee.sweep(&cfg.shipping_fee_inflation, now);
         let cooldown_ms = hours_ms(cfg.alerts.cooldown_hours);
         self.cooldowns.retain(|(_, t, _)| now - *t < cooldown_ms);
-        fs && rt
-            && sf
-            && self.orders.is_empty()
-            && self.listings.is_empty()
-            && self.cooldowns.is_empty()
+        fs && rt && sf && self.orders.is_empty() && self.listings.is_empty() && self.cooldowns.is_empty()
     }
 }
 
@@ -205,14 +193,8 @@ impl Listings {
 
     /// Records the listing's new price and returns its record (for the caller to annotate).
     pub fn upsert(&mut self, l: &Listing, ts: Millis) -> &mut ListingRec {
-        let r = self
-            .by_id
-            .entry(l.listing_id.clone())
-            .or_insert(ListingRec {
-                price: l.price,
-                last_ts: ts,
-                dump: None,
-            });
+        let r =
+            self.by_id.entry(l.listing_id.clone()).or_insert(ListingRec { price: l.price, last_ts: ts, dump: None });
         r.price = l.price;
         r.last_ts = ts;
         r
@@ -266,18 +248,11 @@ impl Market {
             let m = WindowedMedian::new(self.price_window_ms, self.accuracy);
             self.category_prices.insert(category.into(), m);
         }
-        self.category_prices
-            .get_mut(category)
-            .expect("inserted above")
+        self.category_prices.get_mut(category).expect("inserted above")
     }
 
     /// Median listing price of a category, if it has enough samples.
-    pub fn category_median(
-        &mut self,
-        category: &str,
-        now: Millis,
-        min_samples: u32,
-    ) -> Option<(f64, u64)> {
+    pub fn category_median(&mut self, category: &str, now: Millis, min_samples: u32) -> Option<(f64, u64)> {
         let m = self.category_prices.get_mut(category)?;
         let med = m.median(now, min_samples as u64)?;
         Some((med, m.samples(now)))
@@ -286,25 +261,13 @@ impl Market {
     pub fn fee_baseline(&mut self, method: &str, band: u8) -> &mut WindowedMedian {
         let key = (method.to_ascii_lowercase().into_boxed_str(), band);
         let (w, acc) = (self.fee_window_ms, self.accuracy);
-        self.fees
-            .entry(key)
-            .or_insert_with(|| WindowedMedian::new(w, acc))
+        self.fees.entry(key).or_insert_with(|| WindowedMedian::new(w, acc))
     }
 
     /// Records `number` for this order and returns its previous use by another order within the
     /// reuse window, if any.
-    pub fn use_tracking(
-        &mut self,
-        number: &str,
-        order_id: &str,
-        seller_id: &str,
-        ts: Millis,
-    ) -> Option<TrackingUse> {
-        let now_use = TrackingUse {
-            order_id: order_id.into(),
-            seller_id: seller_id.into(),
-            ts,
-        };
+    pub fn use_tracking(&mut self, number: &str, order_id: &str, seller_id: &str, ts: Millis) -> Option<TrackingUse> {
+        let now_use = TrackingUse { order_id: order_id.into(), seller_id: seller_id.into(), ts };
         let prev = self.tracking.insert(number.into(), now_use);
         self.tracking_expiry.push_back((ts, number.into()));
         prev.filter(|p| &*p.order_id != order_id && ts - p.ts <= self.reuse_window_ms)
@@ -312,11 +275,7 @@ impl Market {
 
     pub fn sweep(&mut self, now: Millis) {
         let cutoff = now - self.reuse_window_ms;
-        while self
-            .tracking_expiry
-            .front()
-            .is_some_and(|(t, _)| *t < cutoff)
-        {
+        while self.tracking_expiry.front().is_some_and(|(t, _)| *t < cutoff) {
             if let Some((t, n)) = self.tracking_expiry.pop_front() {
                 // Only forget the number if this queue entry is its latest use.
                 if self.tracking.get(&n).is_some_and(|u| u.ts <= t) {
@@ -324,11 +283,7 @@ impl Market {
                 }
             }
         }
-        for m in self
-            .category_prices
-            .values_mut()
-            .chain(self.fees.values_mut())
-        {
+        for m in self.category_prices.values_mut().chain(self.fees.values_mut()) {
             m.samples(now);
         }
     }

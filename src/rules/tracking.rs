@@ -82,10 +82,7 @@ impl CarrierRegistry {
     pub fn new(carriers: &BTreeMap<String, CarrierFormat>) -> Result<Self, CarrierConfigError> {
         let mut out = Vec::with_capacity(carriers.len());
         for (name, format) in carriers {
-            let err = |message: String| CarrierConfigError {
-                carrier: name.clone(),
-                message,
-            };
+            let err = |message: String| CarrierConfigError { carrier: name.clone(), message };
             if format.pattern.is_empty() {
                 return Err(err("pattern is empty".into()));
             }
@@ -109,10 +106,7 @@ impl CarrierRegistry {
     /// Carrier names compare case-insensitively (config keys are lower-case; events may say "China_Post").
     pub fn check(&self, carrier: &str, number: &str) -> TrackingVerdict {
         let lower = carrier.bytes().map(|b| b.to_ascii_lowercase());
-        let Ok(i) = self
-            .carriers
-            .binary_search_by(|(name, ..)| name.bytes().cmp(lower.clone()))
-        else {
+        let Ok(i) = self.carriers.binary_search_by(|(name, ..)| name.bytes().cmp(lower.clone())) else {
             return TrackingVerdict::UnknownCarrier;
         };
         let (_, regex, checksum) = &self.carriers[i];
@@ -164,11 +158,7 @@ fn normalize_cow(number: &str) -> Cow<'_, str> {
 /// collide); returns the digit value 0..=9.
 pub fn s10_check_digit(serial: &[u8; 8]) -> u8 {
     const WEIGHTS: [u32; 8] = [8, 6, 4, 2, 3, 5, 9, 7];
-    let sum: u32 = serial
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(&b, w)| u32::from(b.checked_sub(b'0').unwrap_or(b)) * w)
-        .sum();
+    let sum: u32 = serial.iter().zip(WEIGHTS).map(|(&b, w)| u32::from(b.checked_sub(b'0').unwrap_or(b)) * w).sum();
     match 11 - sum % 11 {
         10 => 0,
         11 => 5,
@@ -196,9 +186,7 @@ fn mod7_ok(n: &[u8]) -> Option<bool> {
     if body.is_empty() || !n.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let rem = body
-        .iter()
-        .fold(0u32, |r, &b| (r * 10 + u32::from(b - b'0')) % 7);
+    let rem = body.iter().fold(0u32, |r, &b| (r * 10 + u32::from(b - b'0')) % 7);
     Some(rem == u32::from(check - b'0'))
 }
 
@@ -275,10 +263,7 @@ mod tests {
     #[test]
     fn config_errors_and_serde() {
         let one = |pattern: &str, checksum| {
-            let format = CarrierFormat {
-                pattern: pattern.into(),
-                checksum,
-            };
+            let format = CarrierFormat { pattern: pattern.into(), checksum };
             CarrierRegistry::new(&BTreeMap::from([("x".to_owned(), format)]))
         };
         let e = one("[0-9", Checksum::None).unwrap_err().to_string();
@@ -302,10 +287,7 @@ mod tests {
     }
 
     /// Public carrier test vectors (jkeen/tracking_number_data).
-    const DATA_DIR: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/tracking_numbers/couriers"
-    );
+    const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/tracking_numbers/couriers");
 
     fn vectors(file: &str, id: &str) -> (Vec<String>, Vec<String>) {
         // Override only so this file can be tested outside the sellerguard tree.

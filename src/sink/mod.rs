@@ -150,7 +150,9 @@ mod tests {
         let back: Alert = serde_json::from_slice(&r.payload).unwrap();
         assert_eq!(back, a);
         let v: serde_json::Value = serde_json::from_slice(&r.payload).unwrap();
-        for field in ["alert_id", "rule", "seller_id", "severity", "score", "event_time", "detected_at", "evidence", "message"] {
+        for field in
+            ["alert_id", "rule", "seller_id", "severity", "score", "event_time", "detected_at", "evidence", "message"]
+        {
             assert!(v.get(field).is_some(), "{field}");
         }
         assert_eq!(v["severity"], "high");

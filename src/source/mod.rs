@@ -44,6 +44,10 @@ impl ClientContext for SourceContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        // End of partition is information (the watermark uses it), not an error.
+        if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
         self.metrics.kafka_errors.inc();
         if let Some(held) = self.errors.lock().ok().and_then(|mut l| l.allow("consumer")) {
             tracing::warn!(%error, reason, held_back = held, "kafka consumer error (librdkafka retries)");

@@ -88,9 +88,7 @@ impl<T> Sequencer<T> {
 
     /// Partitions this instance now reads; they hold the watermark until they deliver or go idle.
     pub fn assign(&mut self, partition: i32) {
-        self.partitions
-            .entry(partition)
-            .or_insert(PartitionClock::Unseen);
+        self.partitions.entry(partition).or_insert(PartitionClock::Unseen);
     }
 
     pub fn revoke(&mut self, partition: i32) {
@@ -112,10 +110,7 @@ impl<T> Sequencer<T> {
     pub fn push(&mut self, partition: i32, event: Event, token: T) -> Admission<T> {
         let ts = event.ts;
         self.max_seen = self.max_seen.max(ts);
-        let clock = self
-            .partitions
-            .entry(partition)
-            .or_insert(PartitionClock::Unseen);
+        let clock = self.partitions.entry(partition).or_insert(PartitionClock::Unseen);
         let prev = match *clock {
             PartitionClock::Active(t) | PartitionClock::Idle(t) => t,
             PartitionClock::Unseen => Millis::MIN,
@@ -125,23 +120,14 @@ impl<T> Sequencer<T> {
             return Admission::Late(event, token);
         }
         self.seq += 1;
-        self.heap.push(Reverse(Pending {
-            ts,
-            seq: self.seq,
-            event,
-            token,
-        }));
+        self.heap.push(Reverse(Pending { ts, seq: self.seq, event, token }));
         self.recompute();
         Admission::Buffered
     }
 
     /// The next buffered event below the watermark, in `(ts, event_id)` order.
     pub fn pop_ready(&mut self) -> Option<(Event, T)> {
-        if self
-            .heap
-            .peek()
-            .is_some_and(|Reverse(p)| p.ts < self.watermark)
-        {
+        if self.heap.peek().is_some_and(|Reverse(p)| p.ts < self.watermark) {
             self.heap.pop().map(|Reverse(p)| (p.event, p.token))
         } else {
             None
@@ -181,16 +167,12 @@ mod tests {
             event_id: id.into(),
             seller_id: "s".into(),
             ts,
-            body: Body::SellerReply {
-                conversation_id: "c".into(),
-            },
+            body: Body::SellerReply { conversation_id: "c".into() },
         }
     }
 
     fn drain(s: &mut Sequencer<()>) -> Vec<String> {
-        std::iter::from_fn(|| s.pop_ready())
-            .map(|(e, _)| e.event_id.to_string())
-            .collect()
+        std::iter::from_fn(|| s.pop_ready()).map(|(e, _)| e.event_id.to_string()).collect()
     }
 
     #[test]
@@ -220,10 +202,7 @@ mod tests {
         let mut s = Sequencer::new(100);
         s.push(0, ev("a", 1_000), ());
         assert_eq!(s.watermark(), 900);
-        assert!(matches!(
-            s.push(0, ev("late", 899), ()),
-            Admission::Late(..)
-        ));
+        assert!(matches!(s.push(0, ev("late", 899), ()), Admission::Late(..)));
         assert!(matches!(s.push(0, ev("ok", 900), ()), Admission::Buffered));
     }
 

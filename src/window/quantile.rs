@@ -26,10 +26,7 @@ pub struct WindowedMedian {
 
 impl std::fmt::Debug for WindowedMedian {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WindowedMedian")
-            .field("span", &self.span)
-            .field("count", &self.count)
-            .finish()
+        f.debug_struct("WindowedMedian").field("span", &self.span).field("count", &self.count).finish()
     }
 }
 
@@ -90,10 +87,7 @@ impl WindowedMedian {
     }
 
     fn expire(&mut self, now: Millis) {
-        let first = now
-            .saturating_sub(self.span.len_ms)
-            .saturating_add(1)
-            .div_euclid(self.span.bucket_ms);
+        let first = now.saturating_sub(self.span.len_ms).saturating_add(1).div_euclid(self.span.bucket_ms);
         while let Some((b, s)) = self.buckets.front() {
             if *b >= first {
                 break;

@@ -22,18 +22,12 @@ pub struct Span {
 impl Span {
     /// `buckets` buckets across the window (at least 1 ms each).
     pub fn new(len_ms: i64, buckets: i64) -> Span {
-        Span {
-            len_ms,
-            bucket_ms: (len_ms / buckets.max(1)).max(1),
-        }
+        Span { len_ms, bucket_ms: (len_ms / buckets.max(1)).max(1) }
     }
 
     /// One-millisecond buckets: exact counting.
     pub fn exact(len_ms: i64) -> Span {
-        Span {
-            len_ms,
-            bucket_ms: 1,
-        }
+        Span { len_ms, bucket_ms: 1 }
     }
 
     fn bucket(&self, ts: Millis) -> i64 {
@@ -83,11 +77,7 @@ impl Counter {
     pub fn sum_range(&self, span: Span, from: Millis, to: Millis) -> u64 {
         let lo = span.bucket(from.saturating_add(1));
         let hi = span.bucket(to);
-        self.buckets
-            .iter()
-            .filter(|(b, _)| *b >= lo && *b <= hi)
-            .map(|(_, c)| *c as u64)
-            .sum()
+        self.buckets.iter().filter(|(b, _)| *b >= lo && *b <= hi).map(|(_, c)| *c as u64).sum()
     }
 
     pub fn expire(&mut self, span: Span, now: Millis) {
@@ -114,9 +104,7 @@ pub struct TimedLog<T> {
 
 impl<T> Default for TimedLog<T> {
     fn default() -> Self {
-        TimedLog {
-            items: VecDeque::new(),
-        }
+        TimedLog { items: VecDeque::new() }
     }
 }
 
@@ -212,10 +200,7 @@ mod tests {
         l.push(5, "b");
         l.push(1, "a");
         l.push(9, "c");
-        assert_eq!(
-            l.iter().map(|(_, x)| *x).collect::<Vec<_>>(),
-            ["a", "b", "c"]
-        );
+        assert_eq!(l.iter().map(|(_, x)| *x).collect::<Vec<_>>(), ["a", "b", "c"]);
         l.expire(5, 10); // keeps (5, 10]
         assert_eq!(l.iter().map(|(_, x)| *x).collect::<Vec<_>>(), ["c"]);
     }

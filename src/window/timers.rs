@@ -14,9 +14,7 @@ pub struct TimerQueue<K: Ord> {
 
 impl<K: Ord> Default for TimerQueue<K> {
     fn default() -> Self {
-        TimerQueue {
-            heap: BinaryHeap::new(),
-        }
+        TimerQueue { heap: BinaryHeap::new() }
     }
 }
 
@@ -27,11 +25,7 @@ impl<K: Ord> TimerQueue<K> {
 
     /// The earliest timer with `due <= upto`, removed from the queue.
     pub fn pop_due(&mut self, upto: Millis) -> Option<(Millis, K)> {
-        if self
-            .heap
-            .peek()
-            .is_some_and(|Reverse((due, _))| *due <= upto)
-        {
+        if self.heap.peek().is_some_and(|Reverse((due, _))| *due <= upto) {
             self.heap.pop().map(|Reverse(x)| x)
         } else {
             None

@@ -52,15 +52,10 @@ fn find_tansu() -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let cargo_home = std::env::var_os("CARGO_HOME").map(|h| PathBuf::from(h).join("bin"));
     let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
-    std::env::split_paths(&path)
-        .chain(cargo_home)
-        .chain(home)
-        .map(|d| d.join("tansu"))
-        .find(|p| p.is_file())
-        .expect(
-            "tansu broker binary not found (looked at $TANSU_BIN, $PATH, $CARGO_HOME/bin, \
+    std::env::split_paths(&path).chain(cargo_home).chain(home).map(|d| d.join("tansu")).find(|p| p.is_file()).expect(
+        "tansu broker binary not found (looked at $TANSU_BIN, $PATH, $CARGO_HOME/bin, \
              ~/.cargo/bin): `cargo install tansu --locked --features libsql` or set TANSU_BIN",
-        )
+    )
 }
 
 impl Tansu {
@@ -72,22 +67,12 @@ impl Tansu {
         let mut last_err = String::new();
         for _attempt in 0..3 {
             let dir = tempfile::Builder::new().prefix("tansu-").tempdir().unwrap();
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let url = format!("tcp://127.0.0.1:{port}");
             let log = std::fs::File::create(dir.path().join("tansu.log")).unwrap();
             let filter = std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into());
             let child = Command::new(&bin)
-                .args([
-                    "broker",
-                    "--listener-url",
-                    &url,
-                    "--advertised-listener-url",
-                    &url,
-                ])
+                .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
                 .args(["--storage-engine", "sqlite://tansu.db"])
                 .current_dir(dir.path())
                 .env("RUST_LOG", filter)
@@ -164,10 +149,7 @@ pub fn base_config(bootstrap: &str) -> ClientConfig {
 pub fn unique_group(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
     format!("{prefix}-{}-{nanos}-{n}", std::process::id())
 }
 
@@ -177,11 +159,7 @@ pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = base_config(bootstrap).create().unwrap();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    for r in admin
-        .create_topics(&[topic], &opts)
-        .await
-        .expect("create_topics")
-    {
+    for r in admin.create_topics(&[topic], &opts).await.expect("create_topics") {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((t, code)) => panic!("creating topic {t}: {code:?}"),
@@ -201,10 +179,7 @@ pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
                 }
             }
         }
-        assert!(
-            Instant::now() < deadline,
-            "topic {name} never showed {partitions} partitions"
-        );
+        assert!(Instant::now() < deadline, "topic {name} never showed {partitions} partitions");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -219,28 +194,14 @@ pub struct Outgoing<'a> {
 
 /// Produces keyed records (acks=all, Java-compatible murmur2 key partitioning),
 /// awaiting every delivery. Returns each record's (partition, offset), in order.
-pub async fn produce(
-    bootstrap: &str,
-    topic: &str,
-    records: &[(String, Vec<u8>)],
-) -> Vec<(i32, i64)> {
-    let out: Vec<Outgoing> = (records.iter())
-        .map(|(key, payload)| Outgoing {
-            key,
-            payload,
-            headers: &[],
-            timestamp: None,
-        })
-        .collect();
+pub async fn produce(bootstrap: &str, topic: &str, records: &[(String, Vec<u8>)]) -> Vec<(i32, i64)> {
+    let out: Vec<Outgoing> =
+        (records.iter()).map(|(key, payload)| Outgoing { key, payload, headers: &[], timestamp: None }).collect();
     produce_records(bootstrap, topic, &out).await
 }
 
 /// Like [`produce`], with headers and timestamps.
-pub async fn produce_records(
-    bootstrap: &str,
-    topic: &str,
-    records: &[Outgoing<'_>],
-) -> Vec<(i32, i64)> {
+pub async fn produce_records(bootstrap: &str, topic: &str, records: &[Outgoing<'_>]) -> Vec<(i32, i64)> {
     let producer: FutureProducer = base_config(bootstrap)
         .set("acks", "all")
         .set("partitioner", "murmur2_random")
@@ -250,15 +211,9 @@ pub async fn produce_records(
     let sends = records.iter().map(|r| {
         let mut headers = OwnedHeaders::new();
         for (key, v) in r.headers {
-            headers = headers.insert(Header {
-                key,
-                value: Some(v),
-            });
+            headers = headers.insert(Header { key, value: Some(v) });
         }
-        let mut rec = FutureRecord::to(topic)
-            .key(r.key)
-            .payload(r.payload)
-            .headers(headers);
+        let mut rec = FutureRecord::to(topic).key(r.key).payload(r.payload).headers(headers);
         if let Some(ts) = r.timestamp {
             rec = rec.timestamp(ts);
         }
@@ -285,16 +240,11 @@ pub struct Received {
 }
 
 pub fn to_received<M: Message>(m: &M) -> Received {
-    let header = |h: rdkafka::message::Header<&[u8]>| {
-        (h.key.to_string(), h.value.unwrap_or_default().to_vec())
-    };
+    let header = |h: rdkafka::message::Header<&[u8]>| (h.key.to_string(), h.value.unwrap_or_default().to_vec());
     Received {
         key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
         payload: m.payload().unwrap_or_default().to_vec(),
-        headers: m
-            .headers()
-            .map(|h| h.iter().map(header).collect())
-            .unwrap_or_default(),
+        headers: m.headers().map(|h| h.iter().map(header).collect()).unwrap_or_default(),
         partition: m.partition(),
         offset: m.offset(),
         timestamp: m.timestamp().to_millis().unwrap_or(-1),
@@ -319,8 +269,7 @@ pub fn consume_all(
         .unwrap();
     consumer.subscribe(&[topic]).expect("subscribe");
     let (start, mut last_new, mut out) = (Instant::now(), Instant::now(), Vec::new());
-    while start.elapsed() < max_wait && (out.len() < expected_at_least || last_new.elapsed() < idle)
-    {
+    while start.elapsed() < max_wait && (out.len() < expected_at_least || last_new.elapsed() < idle) {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 out.push(to_received(&m));
@@ -336,24 +285,15 @@ pub fn consume_all(
 /// `group`'s committed offsets (next offset to read) for each partition of `topic`,
 /// sorted by partition; -1 where nothing is committed.
 pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> Vec<(i32, i64)> {
-    let consumer: BaseConsumer = base_config(bootstrap)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
+    let consumer: BaseConsumer = base_config(bootstrap).set("group.id", group).create().unwrap();
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
     let mut tpl = TopicPartitionList::new();
     for p in md.topics()[0].partitions() {
         tpl.add_partition(topic, p.id());
     }
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .expect("committed_offsets");
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed_offsets");
     let raw = |o: Offset| if let Offset::Offset(o) = o { o } else { -1 };
-    let mut out: Vec<(i32, i64)> = (committed.elements().iter())
-        .map(|e| (e.partition(), raw(e.offset())))
-        .collect();
+    let mut out: Vec<(i32, i64)> = (committed.elements().iter()).map(|e| (e.partition(), raw(e.offset()))).collect();
     out.sort();
     out
 }

@@ -6,35 +6,14 @@ fn honest_orders(k: &mut Kit, seller: &str, start: Millis, n: u32, serial0: u32)
     for i in 0..n {
         let t = start + i as i64 * 10 * 60_000;
         let id = format!("{seller}-o{i}");
-        k.push(order(
-            seller,
-            t,
-            O {
-                order: &id,
-                ..O::default()
-            },
-        ));
-        k.push(shipped(
-            seller,
-            t + 10 * H,
-            &id,
-            "china_post",
-            &s10(serial0 + i),
-            "standard",
-        ));
+        k.push(order(seller, t, O { order: &id, ..O::default() }));
+        k.push(shipped(seller, t + 10 * H, &id, "china_post", &s10(serial0 + i), "standard"));
         k.push(scan(seller, t + 30 * H, &id, ScanStatus::Accepted));
     }
 }
 
 fn bad_shipment(k: &mut Kit, seller: &str, t: Millis, id: &str, number: &str) {
-    k.push(order(
-        seller,
-        t,
-        O {
-            order: id,
-            ..O::default()
-        },
-    ));
+    k.push(order(seller, t, O { order: id, ..O::default() }));
     k.push(shipped(seller, t + H, id, "china_post", number, "standard"));
     k.push(scan(seller, t + 5 * H, id, ScanStatus::Accepted));
 }
@@ -44,22 +23,8 @@ fn honest_shipping_never_alerts() {
     let mut k = Kit::new();
     honest_orders(&mut k, "s", T0, 200, 1);
     // Spaces and lower case in a real number are a typing habit, not fraud.
-    k.push(order(
-        "s",
-        T0 + 3 * D,
-        O {
-            order: "typed",
-            ..O::default()
-        },
-    ));
-    k.push(shipped(
-        "s",
-        T0 + 3 * D + H,
-        "typed",
-        "China_Post",
-        "rb 123456785 gb",
-        "Standard",
-    ));
+    k.push(order("s", T0 + 3 * D, O { order: "typed", ..O::default() }));
+    k.push(shipped("s", T0 + 3 * D + H, "typed", "China_Post", "rb 123456785 gb", "Standard"));
     k.push(scan("s", T0 + 3 * D + 2 * H, "typed", ScanStatus::Accepted));
     assert!(k.rules_for("s").is_empty(), "{:?}", k.alerts);
 }
@@ -100,24 +65,12 @@ fn unknown_carrier_counts_as_invalid() {
     bad_shipment(&mut k, "s", T0, "x1", "FS000001");
     let mut e = shipped("s", T0 + 2 * H, "x2", "fastship", "FS000002", "standard");
     e.event_id = "ship-x2".into();
-    k.push(order(
-        "s",
-        T0 + H,
-        O {
-            order: "x2",
-            ..O::default()
-        },
-    ));
+    k.push(order("s", T0 + H, O { order: "x2", ..O::default() }));
     k.push(e);
     k.push(scan("s", T0 + 3 * H, "x2", ScanStatus::Accepted));
     assert_eq!(k.rules_for("s"), ["fake_shipment"]);
-    let flagged = k.alerts[0].evidence["shipments_flagged"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert!(flagged
-        .iter()
-        .any(|f| f["tracking_verdict"] == "unknown_carrier"));
+    let flagged = k.alerts[0].evidence["shipments_flagged"].as_array().unwrap().clone();
+    assert!(flagged.iter().any(|f| f["tracking_verdict"] == "unknown_carrier"));
 }
 
 #[test]
@@ -128,18 +81,9 @@ fn reused_tracking_number_across_orders_and_sellers() {
     bad_shipment(&mut k, "s", T0 + D, "b", &n);
     bad_shipment(&mut k, "other", T0 + 2 * D, "c", &n);
     bad_shipment(&mut k, "s", T0 + 3 * D, "d", &n);
-    let a = k
-        .alerts
-        .iter()
-        .find(|a| a.seller_id == "s")
-        .expect("seller s alerted");
+    let a = k.alerts.iter().find(|a| a.seller_id == "s").expect("seller s alerted");
     assert_eq!(a.evidence["signals"]["reused_tracking"], 2);
-    let last = a.evidence["shipments_flagged"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let last = a.evidence["shipments_flagged"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["reused_from"]["seller_id"], "other");
     // The same number 31 days later is outside the 30-day reuse window.
     let mut k = Kit::new();
@@ -154,32 +98,11 @@ fn no_scan_within_72_hours_is_an_event_time_timer() {
     let mut k = Kit::new();
     for (i, id) in ["a", "b"].iter().enumerate() {
         let t = T0 + i as i64 * H;
-        k.push(order(
-            "s",
-            t,
-            O {
-                order: id,
-                ..O::default()
-            },
-        ));
-        k.push(shipped(
-            "s",
-            t + H,
-            id,
-            "china_post",
-            &s10(i as u32 + 1),
-            "standard",
-        ));
+        k.push(order("s", t, O { order: id, ..O::default() }));
+        k.push(shipped("s", t + H, id, "china_post", &s10(i as u32 + 1), "standard"));
     }
     // A scan just inside the deadline for a third order keeps it clean.
-    k.push(order(
-        "s",
-        T0,
-        O {
-            order: "c",
-            ..O::default()
-        },
-    ));
+    k.push(order("s", T0, O { order: "c", ..O::default() }));
     k.push(shipped("s", T0 + H, "c", "china_post", &s10(9), "standard"));
     k.push(scan("s", T0 + 73 * H - 1, "c", ScanStatus::InTransit));
     // Time moves on past both deadlines (and the lateness bound) with an unrelated event.
@@ -199,23 +122,8 @@ fn method_mismatch_against_the_buyers_choice() {
     let mut k = Kit::new();
     for (i, id) in ["a", "b"].iter().enumerate() {
         let t = T0 + i as i64 * H;
-        k.push(order(
-            "s",
-            t,
-            O {
-                order: id,
-                method: "express",
-                ..O::default()
-            },
-        ));
-        k.push(shipped(
-            "s",
-            t + H,
-            id,
-            "china_post",
-            &s10(i as u32 + 1),
-            "economy",
-        ));
+        k.push(order("s", t, O { order: id, method: "express", ..O::default() }));
+        k.push(shipped("s", t + H, id, "china_post", &s10(i as u32 + 1), "economy"));
         k.push(scan("s", t + 2 * H, id, ScanStatus::Accepted));
     }
     assert_eq!(k.rules_for("s"), ["fake_shipment"]);
@@ -232,19 +140,12 @@ fn cooldown_suppresses_repeats_but_not_a_rise_in_severity() {
     bad_shipment(&mut k, "s", T0 + 2 * D + H, "x2", "bad2");
     bad_shipment(&mut k, "s", T0 + 2 * D + 2 * H, "x3", "bad3");
     k.finish();
-    assert_eq!(
-        k.alerts.len(),
-        1,
-        "third flag at the same severity is within the cooldown"
-    );
+    assert_eq!(k.alerts.len(), 1, "third flag at the same severity is within the cooldown");
     for i in 4..=12 {
         bad_shipment(&mut k, "s", T0 + 2 * D + i * H, &format!("x{i}"), "bad");
     }
     k.finish();
-    assert!(
-        k.alerts.len() >= 2,
-        "severity rose, so a new alert goes out"
-    );
+    assert!(k.alerts.len() >= 2, "severity rose, so a new alert goes out");
     assert!(k.alerts.last().unwrap().severity > k.alerts[0].severity);
     let ids: std::collections::HashSet<_> = k.alerts.iter().map(|a| &a.alert_id).collect();
     assert_eq!(ids.len(), k.alerts.len());

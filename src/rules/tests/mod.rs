@@ -27,11 +27,7 @@ impl Kit {
     }
 
     pub fn with(cfg: Config) -> Self {
-        Kit {
-            engine: Engine::new(&cfg).unwrap().with_clock(Box::new(|| 0)),
-            n: 0,
-            alerts: Vec::new(),
-        }
+        Kit { engine: Engine::new(&cfg).unwrap().with_clock(Box::new(|| 0)), n: 0, alerts: Vec::new() }
     }
 
     pub fn push(&mut self, mut ev: Event) {
@@ -53,21 +49,12 @@ impl Kit {
 
     pub fn rules_for(&mut self, seller: &str) -> Vec<String> {
         self.finish();
-        self.alerts
-            .iter()
-            .filter(|a| a.seller_id == seller)
-            .map(|a| a.rule.clone())
-            .collect()
+        self.alerts.iter().filter(|a| a.seller_id == seller).map(|a| a.rule.clone()).collect()
     }
 }
 
 fn ev(seller: &str, ts: Millis, body: Body) -> Event {
-    Event {
-        event_id: "".into(),
-        seller_id: seller.into(),
-        ts,
-        body,
-    }
+    Event { event_id: "".into(), seller_id: seller.into(), ts, body }
 }
 
 pub fn listing(seller: &str, ts: Millis, id: &str, category: &str, price: f64) -> Event {
@@ -131,14 +118,7 @@ pub fn order(seller: &str, ts: Millis, o: O) -> Event {
     )
 }
 
-pub fn shipped(
-    seller: &str,
-    ts: Millis,
-    order: &str,
-    carrier: &str,
-    number: &str,
-    method: &str,
-) -> Event {
+pub fn shipped(seller: &str, ts: Millis, order: &str, carrier: &str, number: &str, method: &str) -> Event {
     ev(
         seller,
         ts,
@@ -166,32 +146,14 @@ pub fn scan(seller: &str, ts: Millis, order: &str, status: ScanStatus) -> Event 
 }
 
 pub fn delivered(seller: &str, ts: Millis, order: &str) -> Event {
-    ev(
-        seller,
-        ts,
-        Body::OrderDelivered {
-            order_id: order.into(),
-        },
-    )
+    ev(seller, ts, Body::OrderDelivered { order_id: order.into() })
 }
 
-pub fn review(
-    seller: &str,
-    ts: Millis,
-    order: &str,
-    buyer: &str,
-    rating: u8,
-    created: Option<Millis>,
-) -> Event {
+pub fn review(seller: &str, ts: Millis, order: &str, buyer: &str, rating: u8, created: Option<Millis>) -> Event {
     ev(
         seller,
         ts,
-        Body::Review(Review {
-            order_id: order.into(),
-            buyer_id: buyer.into(),
-            rating,
-            buyer_created_at: created,
-        }),
+        Body::Review(Review { order_id: order.into(), buyer_id: buyer.into(), rating, buyer_created_at: created }),
     )
 }
 
@@ -199,11 +161,7 @@ pub fn review(
 pub fn s10(n: u32) -> String {
     let serial = format!("{:08}", n % 100_000_000);
     let w = [8, 6, 4, 2, 3, 5, 9, 7];
-    let sum: u32 = serial
-        .bytes()
-        .zip(w)
-        .map(|(b, w)| (b - b'0') as u32 * w)
-        .sum();
+    let sum: u32 = serial.bytes().zip(w).map(|(b, w)| (b - b'0') as u32 * w).sum();
     let c = match 11 - sum % 11 {
         10 => 0,
         11 => 5,
@@ -214,8 +172,5 @@ pub fn s10(n: u32) -> String {
 
 #[test]
 fn s10_helper_matches_the_spec_example() {
-    assert_eq!(
-        s10(12345678).replace("RR", "RB").replace("CN", "GB"),
-        "RB123456785GB"
-    );
+    assert_eq!(s10(12345678).replace("RR", "RB").replace("CN", "GB"), "RB123456785GB");
 }

@@ -5,13 +5,7 @@ use crate::alert::Severity;
 fn market(k: &mut Kit) {
     for i in 0..40 {
         let price = 30.0 + (i % 21) as f64; // 30..50, median 40
-        k.push(listing(
-            &format!("m{}", i % 10),
-            T0 + i * 60_000,
-            &format!("m-l{i}"),
-            "headphones",
-            price,
-        ));
+        k.push(listing(&format!("m{}", i % 10), T0 + i * 60_000, &format!("m-l{i}"), "headphones", price));
     }
 }
 
@@ -34,10 +28,7 @@ fn drop_below_a_quarter_of_the_median_then_dump_and_raise() {
     k.push(listing("d", T0 + H, "d1", "headphones", 40.0));
     k.push(listing("d", T0 + 2 * H, "d1", "headphones", 6.0));
     k.push(listing("d", T0 + 2 * D, "d1", "headphones", 39.0));
-    assert_eq!(
-        k.rules_for("d"),
-        ["price_dumping", "price_dumping.dump_and_raise"]
-    );
+    assert_eq!(k.rules_for("d"), ["price_dumping", "price_dumping.dump_and_raise"]);
     let dump = &k.alerts[0];
     assert_eq!(dump.evidence["signal"], "drop");
     assert_eq!(dump.evidence["previous_price"], 40.0);
@@ -89,13 +80,7 @@ fn new_listing_below_a_fifth_of_the_median() {
 fn no_verdict_without_enough_samples_and_dumps_stay_out_of_the_median() {
     let mut k = Kit::new();
     for i in 0..29 {
-        k.push(listing(
-            "m",
-            T0 + i * 60_000,
-            &format!("l{i}"),
-            "headphones",
-            40.0,
-        ));
+        k.push(listing("m", T0 + i * 60_000, &format!("l{i}"), "headphones", 40.0));
     }
     k.push(listing("d", T0 + H, "d1", "headphones", 2.0));
     assert!(k.rules_for("d").is_empty(), "29 samples are not a market");
@@ -104,13 +89,7 @@ fn no_verdict_without_enough_samples_and_dumps_stay_out_of_the_median() {
     k.push(listing("d", T0 + 3 * H, "d2", "headphones", 2.0));
     // …and forty more dumpers do not move the median they are judged against.
     for i in 0..40 {
-        k.push(listing(
-            &format!("d{i}"),
-            T0 + 4 * H + i * 60_000,
-            "x",
-            "headphones",
-            2.0,
-        ));
+        k.push(listing(&format!("d{i}"), T0 + 4 * H + i * 60_000, "x", "headphones", 2.0));
     }
     k.finish();
     assert_eq!(k.alerts.len(), 41);

@@ -4,16 +4,7 @@ const OLD: Option<Millis> = Some(T0 - 400 * D);
 
 /// Order `id` placed at `t` and delivered two days later.
 fn delivered_order(k: &mut Kit, seller: &str, t: Millis, id: &str, buyer: &str) {
-    k.push(order(
-        seller,
-        t,
-        O {
-            order: id,
-            buyer,
-            buyer_created_at: OLD,
-            ..O::default()
-        },
-    ));
+    k.push(order(seller, t, O { order: id, buyer, buyer_created_at: OLD, ..O::default() }));
     k.push(delivered(seller, t + 2 * D, id));
 }
 
@@ -25,11 +16,7 @@ fn suspicious_reviews_at_the_fifty_percent_boundary() {
         for i in 0..10 {
             let id = format!("o{i}");
             delivered_order(&mut k, "s", T0 + i * H, &id, &format!("b{i}"));
-            let created = if i < new_accounts {
-                Some(t - 2 * D)
-            } else {
-                OLD
-            };
+            let created = if i < new_accounts { Some(t - 2 * D) } else { OLD };
             k.push(review("s", t + i * H, &id, &format!("b{i}"), 5, created));
         }
         let rules = k.rules_for("s");
@@ -53,27 +40,12 @@ fn reviews_for_orders_never_delivered_are_suspicious() {
     for i in 0..12 {
         let id = format!("o{i}");
         // Orders placed but never delivered, reviewed the same day by old accounts.
-        k.push(order(
-            "s",
-            T0 + i * H,
-            O {
-                order: &id,
-                buyer_created_at: OLD,
-                ..O::default()
-            },
-        ));
+        k.push(order("s", T0 + i * H, O { order: &id, buyer_created_at: OLD, ..O::default() }));
         k.push(review("s", T0 + i * H + 30 * 60_000, &id, "b", 5, OLD));
     }
     let rules = k.rules_for("s");
-    assert!(
-        rules.contains(&"rating_manipulation.suspicious_reviews".to_string()),
-        "{rules:?}"
-    );
-    let a = k
-        .alerts
-        .iter()
-        .find(|a| a.rule == "rating_manipulation.suspicious_reviews")
-        .unwrap();
+    assert!(rules.contains(&"rating_manipulation.suspicious_reviews".to_string()), "{rules:?}");
+    let a = k.alerts.iter().find(|a| a.rule == "rating_manipulation.suspicious_reviews").unwrap();
     assert_eq!(a.evidence["for_undelivered_orders"], 10);
 }
 
@@ -82,25 +54,12 @@ fn reviews_after_a_sale_do_not_alert() {
     let mut k = Kit::new();
     // 200 orders in a two-day sale, delivered two days later…
     for i in 0..200 {
-        delivered_order(
-            &mut k,
-            "s",
-            T0 + i * 14 * 60_000,
-            &format!("o{i}"),
-            &format!("b{i}"),
-        );
+        delivered_order(&mut k, "s", T0 + i * 14 * 60_000, &format!("o{i}"), &format!("b{i}"));
     }
     // …then 60 five-star and 40 other reviews over the next day, from established buyers.
     for i in 0..100 {
         let rating = if i % 5 < 3 { 5 } else { 4 };
-        k.push(review(
-            "s",
-            T0 + 5 * D + i * 14 * 60_000,
-            &format!("o{i}"),
-            &format!("b{i}"),
-            rating,
-            OLD,
-        ));
+        k.push(review("s", T0 + 5 * D + i * 14 * 60_000, &format!("o{i}"), &format!("b{i}"), rating, OLD));
     }
     assert!(k.rules_for("s").is_empty(), "{:?}", k.alerts);
 }
@@ -132,54 +91,26 @@ fn burst_against_baseline_without_deliveries_alerts() {
     let mut k = Kit::new();
     // Two reviews a day for four weeks on orders delivered long ago.
     for i in 0..60 {
-        delivered_order(
-            &mut k,
-            "s",
-            T0 + i * H,
-            &format!("old{i}"),
-            &format!("b{i}"),
-        );
+        delivered_order(&mut k, "s", T0 + i * H, &format!("old{i}"), &format!("b{i}"));
     }
     for day in 0..28 {
         for j in 0..2 {
             let i = day * 2 + j;
-            k.push(review(
-                "s",
-                T0 + 3 * D + day * D + j * H,
-                &format!("old{i}"),
-                &format!("b{i}"),
-                5,
-                OLD,
-            ));
+            k.push(review("s", T0 + 3 * D + day * D + j * H, &format!("old{i}"), &format!("b{i}"), 5, OLD));
         }
     }
     // Then 20 five-star reviews in 10 hours from established accounts on delivered orders:
     // nothing suspicious per review, but 10× the baseline with no recent deliveries.
     let t = T0 + 32 * D;
     for i in 0..20 {
-        k.push(review(
-            "s",
-            t + i * 30 * 60_000,
-            &format!("old{}", i + 40),
-            "bx",
-            5,
-            OLD,
-        ));
+        k.push(review("s", t + i * 30 * 60_000, &format!("old{}", i + 40), "bx", 5, OLD));
     }
     let rules = k.rules_for("s");
     // The first alert at the 15th review; one more when the score crosses into `high`.
-    assert_eq!(
-        rules,
-        ["rating_manipulation.burst", "rating_manipulation.burst"],
-        "{:?}",
-        k.alerts
-    );
+    assert_eq!(rules, ["rating_manipulation.burst", "rating_manipulation.burst"], "{:?}", k.alerts);
     assert!(k.alerts[1].severity > k.alerts[0].severity);
     let a = &k.alerts[0];
-    assert_eq!(
-        a.evidence["five_star_reviews"], 15,
-        "fires when the 15th review arrives"
-    );
+    assert_eq!(a.evidence["five_star_reviews"], 15, "fires when the 15th review arrives");
     assert_eq!(a.evidence["baseline_per_day"], 2.0);
     assert_eq!(a.evidence["delivered_orders"], 0);
 }
@@ -188,14 +119,7 @@ fn burst_against_baseline_without_deliveries_alerts() {
 fn four_star_reviews_are_not_counted() {
     let mut k = Kit::new();
     for i in 0..30 {
-        k.push(review(
-            "s",
-            T0 + i * H / 2,
-            &format!("o{i}"),
-            "b",
-            4,
-            Some(T0 - D),
-        ));
+        k.push(review("s", T0 + i * H / 2, &format!("o{i}"), "b", 4, Some(T0 - D)));
     }
     assert!(k.rules_for("s").is_empty());
 }

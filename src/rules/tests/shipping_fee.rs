@@ -4,72 +4,20 @@ use super::*;
 /// standard 2–5 kg around $22; 30 orders each from other sellers.
 fn market(k: &mut Kit) {
     for i in 0..40 {
-        k.push(listing(
-            &format!("m{}", i % 10),
-            T0 + i * 60_000,
-            &format!("ml{i}"),
-            "phones",
-            30.0 + (i % 21) as f64,
-        ));
+        k.push(listing(&format!("m{}", i % 10), T0 + i * 60_000, &format!("ml{i}"), "phones", 30.0 + (i % 21) as f64));
     }
     for i in 0..30 {
         let t = T0 + H + i * 60_000;
         let s = format!("m{}", i % 10);
         let j = (i % 5) as f64;
-        k.push(order(
-            &s,
-            t,
-            O {
-                order: &format!("std{i}"),
-                fee: 4.0 + j * 0.5,
-                ..O::default()
-            },
-        ));
-        k.push(order(
-            &s,
-            t,
-            O {
-                order: &format!("exp{i}"),
-                fee: 16.0 + j,
-                method: "express",
-                ..O::default()
-            },
-        ));
-        k.push(order(
-            &s,
-            t,
-            O {
-                order: &format!("hvy{i}"),
-                fee: 20.0 + j,
-                grams: Some(4000),
-                ..O::default()
-            },
-        ));
+        k.push(order(&s, t, O { order: &format!("std{i}"), fee: 4.0 + j * 0.5, ..O::default() }));
+        k.push(order(&s, t, O { order: &format!("exp{i}"), fee: 16.0 + j, method: "express", ..O::default() }));
+        k.push(order(&s, t, O { order: &format!("hvy{i}"), fee: 20.0 + j, grams: Some(4000), ..O::default() }));
     }
 }
 
-fn fee_order(
-    k: &mut Kit,
-    seller: &str,
-    t: Millis,
-    id: &str,
-    price: f64,
-    fee: f64,
-    method: &str,
-    grams: u32,
-) {
-    k.push(order(
-        seller,
-        t,
-        O {
-            order: id,
-            price,
-            fee,
-            method,
-            grams: Some(grams),
-            ..O::default()
-        },
-    ));
+fn fee_order(k: &mut Kit, seller: &str, t: Millis, id: &str, price: f64, fee: f64, method: &str, grams: u32) {
+    k.push(order(seller, t, O { order: id, price, fee, method, grams: Some(grams), ..O::default() }));
 }
 
 #[test]
@@ -107,16 +55,7 @@ fn a_week_apart_is_two_separate_incidents() {
     let mut k = Kit::new();
     market(&mut k);
     fee_order(&mut k, "f", T0 + D, "a", 40.0, 20.0, "standard", 300);
-    fee_order(
-        &mut k,
-        "f",
-        T0 + 8 * D + H,
-        "b",
-        40.0,
-        20.0,
-        "standard",
-        300,
-    );
+    fee_order(&mut k, "f", T0 + 8 * D + H, "b", 40.0, 20.0, "standard", 300);
     assert!(k.rules_for("f").is_empty());
 }
 
@@ -130,10 +69,7 @@ fn price_moved_into_shipping() {
     fee_order(&mut k, "p", t, "a", 5.0, 9.0, "standard", 300);
     fee_order(&mut k, "p", t + H, "b", 5.0, 9.0, "standard", 300);
     assert_eq!(k.rules_for("p"), ["shipping_fee_inflation"]);
-    assert_eq!(
-        k.alerts[0].evidence["orders"][0]["signal"],
-        "price_in_shipping"
-    );
+    assert_eq!(k.alerts[0].evidence["orders"][0]["signal"], "price_in_shipping");
     // A cheap item with an ordinary fee is not this.
     let mut k = Kit::new();
     market(&mut k);
@@ -146,15 +82,7 @@ fn price_moved_into_shipping() {
 fn no_verdict_below_twenty_fee_samples() {
     let mut k = Kit::new();
     for i in 0..19 {
-        k.push(order(
-            "m",
-            T0 + i * 60_000,
-            O {
-                order: &format!("o{i}"),
-                fee: 5.0,
-                ..O::default()
-            },
-        ));
+        k.push(order("m", T0 + i * 60_000, O { order: &format!("o{i}"), fee: 5.0, ..O::default() }));
     }
     fee_order(&mut k, "f", T0 + H, "a", 40.0, 50.0, "standard", 300);
     fee_order(&mut k, "f", T0 + 2 * H, "b", 40.0, 50.0, "standard", 300);

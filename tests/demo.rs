@@ -1,0 +1,25 @@
+//! `sellerguard demo` as a newcomer runs it: zero set-up (in-process mock Kafka cluster), and the
+//! printed report holds alerts of all four rule families and the dead-lettered malformed input.
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn demo_prints_alerts_of_every_family() {
+    let out = Command::new(common::sellerguard_bin())
+        .args(["demo", "--sellers", "80", "--days", "9", "--show", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    for family in ["fake_shipment", "rating_manipulation", "price_dumping", "shipping_fee_inflation"] {
+        let header = format!("== {family}: ");
+        let line =
+            stdout.lines().find(|l| l.starts_with(&header)).unwrap_or_else(|| panic!("no {family} alerts:\n{stdout}"));
+        let n: u64 = line[header.len()..].split_whitespace().next().unwrap().parse().unwrap();
+        assert!(n > 0, "{line}");
+    }
+    assert!(stdout.contains("3 malformed messages dead-lettered"), "{stdout}");
+}

@@ -1,0 +1,202 @@
+//! End to end through a real Kafka-protocol broker (tansu on loopback): generated traffic with
+//! fraud of every family and malformed messages goes in; the service's alerts topic must hold
+//! exactly the alerts `replay` computes from the same lines (same ids, same evidence), every
+//! malformed message must be on the dead-letter topic with its reason, `/metrics` must agree with
+//! what went in and pass `promtool check metrics`, offsets must be committed, and SIGTERM must
+//! stop the service cleanly.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use sellerguard::alert::Alert;
+use sellerguard::gen::{generate, GenConfig};
+
+const MALFORMED: [(&str, &str); 4] = [
+    ("not json at all", "invalid_json"),
+    (
+        r#"{"event_id":"m1","type":"review","seller_id":"s-bad","ts":1767607200000,"order_id":"o","buyer_id":"b","rating":7}"#,
+        "out_of_range",
+    ),
+    (r#"{"event_id":"m2","type":"teleport","seller_id":"s-bad","ts":1767607200000}"#, "unknown_type"),
+    (
+        r#"{"event_id":"m3","type":"order_delivered","seller_id":"s-bad","ts":"yesterday","order_id":"o"}"#,
+        "invalid_timestamp",
+    ),
+];
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// Sum of a metric family's samples in a Prometheus text exposition (optionally one label value).
+fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.starts_with(name)
+                && (l.as_bytes().get(name.len()) == Some(&b'{') || l.as_bytes().get(name.len()) == Some(&b' '))
+        })
+        .filter(|l| label.is_none_or(|lv| l.contains(lv)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn without_wall_clock(mut a: Alert) -> Alert {
+    a.detected_at.clear();
+    a
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_through_tansu_matches_replay() {
+    let broker = Tansu::start();
+    let bootstrap = broker.bootstrap();
+    let (input, alerts_topic, dlq) = ("events-e2e", "alerts-e2e", "dlq-e2e");
+    create_topic(&bootstrap, input, 3).await;
+    create_topic(&bootstrap, alerts_topic, 1).await;
+    create_topic(&bootstrap, dlq, 1).await;
+
+    // Traffic: every family's fraud, honest sellers, events out of order within the bound.
+    let gen = GenConfig { seed: 7, sellers: 60, days: 9, fraud_share: 0.2, ..GenConfig::default() };
+    let mut lines: Vec<(String, String)> = Vec::new();
+    let summary = generate(&gen, &mut |k, l| lines.push((k.to_string(), l.to_string()))).unwrap();
+    let families: BTreeSet<_> = summary.labels.iter().map(|l| l.family.clone()).collect();
+    assert_eq!(families.len(), 4, "generator labels all four families: {families:?}");
+    for (i, (bad, _)) in MALFORMED.iter().enumerate() {
+        lines.insert((i + 1) * lines.len() / 5, ("s-bad".into(), bad.to_string()));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, lines.iter().map(|(_, l)| format!("{l}\n")).collect::<String>()).unwrap();
+
+    // Replay: the reference.
+    let out = Command::new(sellerguard_bin()).args(["replay", file.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "replay failed: {}", String::from_utf8_lossy(&out.stderr));
+    let expected: Vec<Alert> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let expected_families: BTreeSet<_> = expected.iter().map(|a| a.family().to_string()).collect();
+    assert_eq!(expected_families.len(), 4, "replay alerts in all four families: {expected_families:?}");
+
+    // The service, on the broker.
+    let records: Vec<(String, Vec<u8>)> = lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect();
+    let placed = produce(&bootstrap, input, &records).await;
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for (p, o) in placed {
+        let e = ends.entry(p).or_insert(0);
+        *e = (*e).max(o + 1);
+    }
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let group = unique_group("sellerguard-e2e");
+    let cfg = dir.path().join("sellerguard.toml");
+    std::fs::write(&cfg, "[service]\nidle_flush_ms = 1000\n").unwrap();
+    let mut child = Command::new(sellerguard_bin())
+        .args(["run", "--config", cfg.to_str().unwrap(), "--brokers", &bootstrap, "--input-topic", input])
+        .args(["--alerts-topic", alerts_topic, "--dlq-topic", dlq, "--group-id", &group])
+        .args(["--metrics-addr", &metrics_addr])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let got = tokio::task::spawn_blocking({
+        let b = bootstrap.clone();
+        let n = expected.len();
+        move || consume_all(&b, alerts_topic, n, Duration::from_secs(5), Duration::from_secs(180))
+    })
+    .await
+    .unwrap();
+    let got: Vec<Alert> = got.iter().map(|r| serde_json::from_slice(&r.payload).unwrap()).collect();
+
+    // Same ids, and the same alerts apart from the wall-clock detection time.
+    let ids = |v: &[Alert]| v.iter().map(|a| a.alert_id.clone()).collect::<BTreeSet<_>>();
+    assert_eq!(got.len(), expected.len(), "no duplicates or losses on the alerts topic");
+    assert_eq!(ids(&got), ids(&expected));
+    let by_id =
+        |v: Vec<Alert>| v.into_iter().map(|a| (a.alert_id.clone(), without_wall_clock(a))).collect::<BTreeMap<_, _>>();
+    assert_eq!(by_id(got), by_id(expected.clone()));
+
+    // Dead letters: raw bytes plus reason and source headers.
+    let dead = tokio::task::spawn_blocking({
+        let b = bootstrap.clone();
+        move || consume_all(&b, dlq, MALFORMED.len(), Duration::from_secs(2), Duration::from_secs(60))
+    })
+    .await
+    .unwrap();
+    assert_eq!(dead.len(), MALFORMED.len());
+    for (bad, reason) in MALFORMED {
+        let d = dead.iter().find(|d| d.payload == bad.as_bytes()).expect("malformed message dead-lettered verbatim");
+        let h: BTreeMap<_, _> = d.headers.iter().cloned().collect();
+        assert_eq!(h["reason"], reason.as_bytes());
+        assert_eq!(h["source_topic"], input.as_bytes());
+        assert!(h.contains_key("source_offset") && h.contains_key("error"));
+    }
+
+    // Metrics agree with the input and are valid exposition format.
+    let (status, health) = http_get(&metrics_addr, "/healthz").expect("healthz answers");
+    assert_eq!(status, 200, "{health}");
+    let (status, text) = http_get(&metrics_addr, "/metrics").expect("metrics answer");
+    assert_eq!(status, 200);
+    let valid = (lines.len() - MALFORMED.len()) as f64;
+    assert_eq!(metric_sum(&text, "sellerguard_events_total", None), valid);
+    assert_eq!(metric_sum(&text, "sellerguard_events_rejected_total", None), MALFORMED.len() as f64);
+    assert_eq!(metric_sum(&text, "sellerguard_events_rejected_total", Some("reason=\"out_of_range\"")), 1.0);
+    assert_eq!(metric_sum(&text, "sellerguard_alerts_total", None), expected.len() as f64);
+    assert_eq!(metric_sum(&text, "sellerguard_dead_letters_total", None), MALFORMED.len() as f64);
+    assert!(!text.contains("seller_id="), "seller ids never become labels");
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package `prometheus`) is installed; .ci/run installs it");
+    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let check = promtool.wait_with_output().unwrap();
+    assert!(
+        check.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // At-least-once: every input offset is committed once its alerts are acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let committed: BTreeMap<_, _> = committed_offsets(&bootstrap, &group, input).into_iter().collect();
+        if ends.iter().all(|(p, end)| committed.get(p) == Some(end)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "committed {committed:?}, ends {ends:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // Graceful stop on SIGTERM.
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "service did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(status.success(), "exit {status:?}\n{log}\nbroker log:\n{}", broker.log());
+    assert!(log.contains("SIGTERM"), "{log}");
+}
