@@ -296,22 +296,15 @@ fn target_events_stops_near_the_target() {
     }
 }
 
+/// The replay-scale file of the acceptance check: 600k events with every family present.
+/// (Generation speed is measured by `benches/`, not asserted here.)
 #[test]
-#[cfg_attr(debug_assertions, ignore = "throughput check: run with --release")]
-fn six_hundred_thousand_events_quickly() {
+fn six_hundred_thousand_events() {
     let cfg = GenConfig { target_events: Some(600_000), ..GenConfig::default() };
-    let (mut n, mut bytes) = (0u64, 0usize);
-    let t = std::time::Instant::now();
-    let sum = generate(&cfg, &mut |_, l| {
-        n += 1;
-        bytes += l.len();
-    })
-    .unwrap();
-    let took = t.elapsed();
-    eprintln!("600k target: {} events, {} MB, {took:?}, by type {:?}", sum.events, bytes >> 20, sum.by_type);
+    let mut n = 0u64;
+    let sum = generate(&cfg, &mut |_, _| n += 1).unwrap();
     assert!(sum.events >= 600_000 && n == sum.events);
     assert_eq!(sum.labels.iter().map(|l| &l.family).collect::<HashSet<_>>().len(), 4);
-    assert!(took.as_secs_f64() < 5.0, "{took:?}");
 }
 
 #[test]

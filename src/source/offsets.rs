@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Default)]
 struct PartitionOffsets {
     pending: BTreeSet<i64>,
-    /// Highest offset received so far.
+    /// Lowest and highest offsets received so far.
+    low: Option<i64>,
     high: Option<i64>,
     /// Last offset handed to the consumer's offset store.
     stored: Option<i64>,
@@ -25,6 +26,7 @@ impl OffsetTracker {
         let p = self.partitions.entry(partition).or_default();
         p.pending.insert(offset);
         p.high = Some(p.high.map_or(offset, |h| h.max(offset)));
+        p.low = Some(p.low.map_or(offset, |l| l.min(offset)));
     }
 
     pub fn complete(&mut self, partition: i32, offset: i64) {
@@ -49,7 +51,8 @@ impl OffsetTracker {
                 (None, Some(h)) => h,
                 (None, None) => continue,
             };
-            if p.stored.is_none_or(|s| done_upto > s) && done_upto >= 0 {
+            // Below the first offset read there is nothing of ours to commit.
+            if p.stored.is_none_or(|s| done_upto > s) && p.low.is_some_and(|l| done_upto >= l) {
                 p.stored = Some(done_upto);
                 out.push((*part, done_upto));
             }
