@@ -125,9 +125,9 @@ impl Config {
                 ));
             }
         }
-        positive("state.order_retention_hours", self.state.order_retention_hours as f64)?;
-        positive("state.listing_retention_hours", self.state.listing_retention_hours as f64)?;
-        positive("state.sweep_interval_minutes", self.state.sweep_interval_minutes as f64)?;
+        positive("state.order_retention_hours", self.state.order_retention_hours)?;
+        positive("state.listing_retention_hours", self.state.listing_retention_hours)?;
+        positive("state.sweep_interval_minutes", self.state.sweep_interval_minutes)?;
         non_negative("alerts.cooldown_hours", self.alerts.cooldown_hours)?;
 
         let f = &self.fake_shipment;

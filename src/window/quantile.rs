@@ -128,7 +128,7 @@ mod tests {
             m.insert(6 * DAY + i, 10.0);
         }
         let both = m.median(6 * DAY + 100, 30).unwrap();
-        assert!(both <= 100.5 && both >= 9.9);
+        assert!((9.9..=100.5).contains(&both));
         // Eight days on, only the later values remain.
         let later = m.median(8 * DAY, 30).unwrap();
         assert!((later - 10.0).abs() < 0.2, "{later}");

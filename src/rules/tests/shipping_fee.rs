@@ -16,6 +16,7 @@ fn market(k: &mut Kit) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn fee_order(k: &mut Kit, seller: &str, t: Millis, id: &str, price: f64, fee: f64, method: &str, grams: u32) {
     k.push(order(seller, t, O { order: id, price, fee, method, grams: Some(grams), ..O::default() }));
 }
