@@ -34,6 +34,28 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    /// A finding completed by event `ev` (the usual case; timers build theirs by hand).
+    pub fn at_event(
+        rule: &'static str,
+        scale: &crate::alert::SeverityScale,
+        score: f64,
+        ev: &Event,
+        evidence: serde_json::Value,
+        message: String,
+    ) -> Self {
+        Finding {
+            rule,
+            score,
+            severity: scale.severity(score),
+            trigger: ev.event_id.to_string(),
+            event_time: ev.ts,
+            evidence,
+            message,
+        }
+    }
+}
+
 /// Cooldown and alert construction, the same for every family.
 pub struct Emitter<'a> {
     pub cooldown_ms: i64,

@@ -115,15 +115,7 @@ pub fn on_review(
         em.emit(
             seller_id,
             seller,
-            Finding {
-                rule: "rating_manipulation.suspicious_reviews",
-                score,
-                severity: cfg.severity.severity(score),
-                trigger: ev.event_id.to_string(),
-                event_time: ev.ts,
-                evidence,
-                message,
-            },
+            Finding::at_event("rating_manipulation.suspicious_reviews", &cfg.severity, score, ev, evidence, message),
         );
     }
 
@@ -156,15 +148,7 @@ pub fn on_review(
         em.emit(
             seller_id,
             seller,
-            Finding {
-                rule: "rating_manipulation.burst",
-                score,
-                severity: cfg.severity.severity(score),
-                trigger: ev.event_id.to_string(),
-                event_time: ev.ts,
-                evidence,
-                message,
-            },
+            Finding::at_event("rating_manipulation.burst", &cfg.severity, score, ev, evidence, message),
         );
     }
 }

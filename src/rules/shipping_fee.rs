@@ -117,17 +117,5 @@ pub fn on_order(
         "Seller {seller_id}: {n} orders in {}h with shipping fees far above what peers charge for the same method and weight (latest: {:.2} USD, {kind}).",
         sc.window_hours, fee
     );
-    em.emit(
-        seller_id,
-        seller,
-        Finding {
-            rule: "shipping_fee_inflation",
-            score,
-            severity: sc.severity.severity(score),
-            trigger: ev.event_id.to_string(),
-            event_time: ev.ts,
-            evidence,
-            message,
-        },
-    );
+    em.emit(seller_id, seller, Finding::at_event("shipping_fee_inflation", &sc.severity, score, ev, evidence, message));
 }

@@ -79,50 +79,53 @@ pub struct Orders {
     expiry: VecDeque<(Millis, Box<str>)>,
 }
 
-impl Orders {
-    pub fn insert(&mut self, o: &OrderPlaced, ts: Millis) {
-        let rec = OrderRec {
+impl OrderRec {
+    /// What is known of an order first seen at `ts` through a later event (placed before this
+    /// instance started): no buyer, no chosen method.
+    fn stub(ts: Millis) -> Self {
+        OrderRec {
             placed_ts: ts,
-            buyer_id: o.buyer_id.clone(),
-            shipping_method: Some(o.shipping_method.clone()),
-            buyer_created_at: o.buyer_created_at,
+            buyer_id: "".into(),
+            shipping_method: None,
+            buyer_created_at: None,
             shipped_ts: None,
             tracking: None,
             carrier: None,
             scanned: false,
             delivered: false,
             cancelled: false,
+        }
+    }
+}
+
+impl Orders {
+    pub fn insert(&mut self, o: &OrderPlaced, ts: Millis) {
+        let rec = OrderRec {
+            buyer_id: o.buyer_id.clone(),
+            shipping_method: Some(o.shipping_method.clone()),
+            buyer_created_at: o.buyer_created_at,
+            ..OrderRec::stub(ts)
         };
         if self.by_id.insert(o.order_id.clone(), rec).is_none() {
             self.expiry.push_back((ts, o.order_id.clone()));
         }
     }
 
+    /// The order's record, created as a stub when unknown so its scans and deliveries still count.
+    fn entry(&mut self, order_id: &str, ts: Millis) -> &mut OrderRec {
+        if !self.by_id.contains_key(order_id) {
+            self.expiry.push_back((ts, order_id.into()));
+            self.by_id.insert(order_id.into(), OrderRec::stub(ts));
+        }
+        self.by_id.get_mut(order_id).expect("inserted above")
+    }
+
     pub fn get(&self, order_id: &str) -> Option<&OrderRec> {
         self.by_id.get(order_id)
     }
 
-    /// Records the dispatch; an order placed before this instance started gets a stub record so
-    /// that its scans and deliveries are still tracked.
     pub fn mark_shipped(&mut self, s: &OrderShipped, ts: Millis) {
-        let o = match self.by_id.get_mut(&*s.order_id) {
-            Some(o) => o,
-            None => {
-                self.expiry.push_back((ts, s.order_id.clone()));
-                self.by_id.entry(s.order_id.clone()).or_insert(OrderRec {
-                    placed_ts: ts,
-                    buyer_id: "".into(),
-                    shipping_method: None,
-                    buyer_created_at: None,
-                    shipped_ts: None,
-                    tracking: None,
-                    carrier: None,
-                    scanned: false,
-                    delivered: false,
-                    cancelled: false,
-                })
-            }
-        };
+        let o = self.entry(&s.order_id, ts);
         if o.shipped_ts.is_none() {
             o.shipped_ts = Some(ts);
             o.tracking = Some(normalize(&s.tracking_number).into_boxed_str());
@@ -130,10 +133,9 @@ impl Orders {
         }
     }
 
-    pub fn mark_scanned(&mut self, order_id: &str, _ts: Millis) {
-        if let Some(o) = self.by_id.get_mut(order_id) {
-            o.scanned = true;
-        }
+    /// A carrier scan may precede the seller's `order_shipped` in event time: keep it either way.
+    pub fn mark_scanned(&mut self, order_id: &str, ts: Millis) {
+        self.entry(order_id, ts).scanned = true;
     }
 
     /// Returns true the first time an order is seen delivered (so deliveries are counted once).
