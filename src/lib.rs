@@ -11,6 +11,7 @@
 //! | [`engine`] | sequencer + rules: the synchronous core driven by `run`, `replay`, tests and benches |
 //! | [`sink`] | alerts and dead letters to Kafka |
 //! | [`alert`] | alert contract v1, deterministic ids |
+//! | [`intake`] | decode + reject counting and rate-limited logging, shared by `run` and `replay` |
 //! | [`config`], [`telemetry`], [`shutdown`] | beside the flow: settings, Prometheus metrics and logs, signals |
 //! | [`service`], [`replay`], [`demo`], [`gen`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator |
 

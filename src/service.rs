@@ -213,7 +213,11 @@ fn check_topics(consumer: &source::Consumer, cfg: &Config) -> anyhow::Result<()>
 pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress: Arc<Progress>) -> anyhow::Result<()> {
     let (changes_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
     let consumer = source::create_consumer(&cfg.kafka, &metrics, changes_tx)?;
-    tokio::task::block_in_place(|| check_topics(&consumer, &cfg))?;
+    // Metadata calls block: keep them off the async workers where the runtime allows it.
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| check_topics(&consumer, &cfg))?,
+        _ => check_topics(&consumer, &cfg)?,
+    }
     consumer.subscribe(&[&cfg.kafka.input_topic])?;
     let producer = sink::create_producer(&cfg.kafka)?;
     let mut intake = Intake::new(

@@ -137,3 +137,52 @@ fn mutated_events_never_crash_and_every_line_is_counted() {
         assert!(!a.alert_id.is_empty() && !a.message.is_empty());
     }
 }
+
+/// The acceptance run: 600k events of mixed generated traffic replay to valid alerts that find
+/// every labelled fraudulent seller in its family and no honest seller.
+#[test]
+fn six_hundred_thousand_events_replay_to_valid_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, labels) = (dir.path().join("600k.jsonl"), dir.path().join("labels.jsonl"));
+    let st = Command::new(common::sellerguard_bin())
+        .args(["gen", "--events", "600000", "--sellers", "400", "--out", events.to_str().unwrap()])
+        .args(["--labels", labels.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = Command::new(common::sellerguard_bin()).args(["replay", events.to_str().unwrap()]).output().unwrap();
+    let summary = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{summary}");
+    let lines = std::fs::read_to_string(&events).unwrap().lines().count() as u64;
+    assert!(lines >= 600_000);
+    assert_eq!(figure(&summary, "events accepted"), lines, "{summary}");
+    assert_eq!(figure(&summary, "rejected"), 0);
+
+    let mut flagged: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for l in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        for field in
+            ["alert_id", "rule", "seller_id", "severity", "score", "event_time", "detected_at", "evidence", "message"]
+        {
+            assert!(v.get(field).is_some(), "alert without {field}: {l}");
+        }
+        let a: Alert = serde_json::from_value(v).unwrap();
+        assert!(ids.insert(a.alert_id.clone()), "duplicate id {}", a.alert_id);
+        flagged.entry(a.family().to_string()).or_default().insert(a.seller_id);
+    }
+    let mut labelled: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for l in std::fs::read_to_string(&labels).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        labelled
+            .entry(v["family"].as_str().unwrap().into())
+            .or_default()
+            .insert(v["seller_id"].as_str().unwrap().into());
+    }
+    assert_eq!(labelled.len(), 4);
+    for (family, sellers) in &labelled {
+        let got = flagged.get(family).cloned().unwrap_or_default();
+        assert_eq!(&got, sellers, "{family}: flagged sellers must be exactly the labelled ones");
+    }
+    assert_eq!(flagged.len(), 4, "no alerts outside the four families: {:?}", flagged.keys());
+}

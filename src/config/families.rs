@@ -37,6 +37,7 @@ impl Default for FakeShipmentConfig {
     }
 }
 
+/// Every family is on unless switched off.
 pub(super) fn enabled() -> bool {
     true
 }
