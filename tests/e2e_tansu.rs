@@ -184,6 +184,23 @@ async fn service_through_tansu_matches_replay() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
+    // Gauges: consumer lag from librdkafka statistics (every 5 s) reaches 0 on every partition.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, text) = http_get(&metrics_addr, "/metrics").expect("metrics answer");
+        let lags: Vec<f64> = (0..3)
+            .map(|p| metric_sum(&text, "sellerguard_consumer_lag_messages", Some(&format!("partition=\"{p}\""))))
+            .collect();
+        let present = (0..3).all(|p| text.contains(&format!("sellerguard_consumer_lag_messages{{partition=\"{p}\"}}")));
+        if present && lags.iter().all(|l| *l == 0.0) {
+            assert!(metric_sum(&text, "sellerguard_sellers_tracked", None) >= gen.sellers as f64);
+            assert_eq!(metric_sum(&text, "sellerguard_buffered_events", None), 0.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "consumer lag never reported 0 on all partitions:\n{text}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
     // Graceful stop on SIGTERM.
     let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
