@@ -92,9 +92,13 @@ impl<T> Engine<T> {
         self.seq.assign(partition);
     }
 
-    pub fn revoke(&mut self, partition: i32, step: &mut Step<T>) {
+    /// The partition is no longer ours: its buffered events (`owned` says which tokens are its) are
+    /// dropped unprocessed, since the new owner re-reads them from the last committed offset.
+    pub fn revoke(&mut self, partition: i32, owned: impl FnMut(&T) -> bool, step: &mut Step<T>) -> usize {
         self.seq.revoke(partition);
+        let dropped = self.seq.discard(owned);
         self.drain(step);
+        dropped
     }
 
     /// The partition is caught up: stop waiting for it.

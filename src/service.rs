@@ -260,7 +260,8 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
                     PartitionChange::Revoked(parts) => {
                         for p in parts {
                             lp.tracker.forget(p);
-                            lp.engine.revoke(p, &mut step);
+                            let dropped = lp.engine.revoke(p, |t| t.partition == p, &mut step);
+                            tracing::info!(partition = p, dropped_buffered = dropped, "partition revoked");
                         }
                     }
                 }

@@ -125,6 +125,14 @@ impl<T> Sequencer<T> {
         Admission::Buffered
     }
 
+    /// Drops buffered events whose token matches (a revoked partition's: its new owner re-reads
+    /// them from the committed offset). Returns how many were dropped.
+    pub fn discard(&mut self, mut pred: impl FnMut(&T) -> bool) -> usize {
+        let before = self.heap.len();
+        self.heap.retain(|Reverse(p)| !pred(&p.token));
+        before - self.heap.len()
+    }
+
     /// The next buffered event below the watermark, in `(ts, event_id)` order.
     pub fn pop_ready(&mut self) -> Option<(Event, T)> {
         if self.heap.peek().is_some_and(|Reverse(p)| p.ts < self.watermark) {
@@ -220,7 +228,8 @@ mod tests {
         assert_eq!(s.watermark(), 1_000);
         assert_eq!(drain(&mut s), ["p1"]);
         s.revoke(0);
+        assert_eq!(s.discard(|_| true), 1);
         s.flush();
-        assert_eq!(drain(&mut s), ["p0"]);
+        assert_eq!(drain(&mut s), Vec::<String>::new());
     }
 }
