@@ -293,7 +293,9 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
                     }
                     Err(e) => {
                         metrics.kafka_errors.inc();
-                        tracing::warn!(error = %e, "consume error");
+                        if let Some(held) = metrics.allow_log("consume") {
+                            tracing::warn!(error = %e, similar_held_back = held, "consume error");
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }

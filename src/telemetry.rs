@@ -38,6 +38,8 @@ pub struct Metrics {
     pub sellers_evicted: IntCounter,
     /// Unix ms of the consumer loop's last turn: `/healthz` fails when it stalls.
     pub heartbeat_ms: Arc<AtomicI64>,
+    /// Shared limiter for error logs raised from many tasks at once (produce retries).
+    error_log: Arc<std::sync::Mutex<RateLimitedLog>>,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -142,6 +144,7 @@ impl Metrics {
             },
             sellers_evicted: counter(&r, "sellerguard_sellers_evicted_total", "Sellers whose state expired."),
             heartbeat_ms: Arc::new(AtomicI64::new(now_ms())),
+            error_log: Arc::new(std::sync::Mutex::new(RateLimitedLog::new(Duration::from_secs(1)))),
             registry: r,
         };
         for t in EventType::ALL {
@@ -168,6 +171,11 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// `Some(held_back)` when an error line for `key` may be logged now (at most one a second).
+    pub fn allow_log(&self, key: &'static str) -> Option<u64> {
+        self.error_log.lock().ok()?.allow(key)
     }
 
     pub fn beat(&self) {

@@ -15,6 +15,7 @@ pub use families::*;
 /// The config embedded in the binary: `sellerguard demo` and tests run on it with no file at hand.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
+/// Configuration problems. None is retryable: the file or flags must change.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]

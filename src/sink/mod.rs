@@ -107,7 +107,9 @@ pub async fn deliver(producer: &FutureProducer, topic: &str, rec: &Record, metri
             Ok(_) => return,
             Err((e, _)) => {
                 metrics.produce_errors.with_label_values(&[rec.destination.label()]).inc();
-                tracing::warn!(error = %e, topic, retry_in_ms = backoff.as_millis() as u64, "produce failed; retrying");
+                if let Some(held) = metrics.allow_log("produce") {
+                    tracing::warn!(error = %e, topic, retry_in_ms = backoff.as_millis() as u64, similar_held_back = held, "produce failed; retrying");
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
