@@ -142,9 +142,11 @@ impl<T> Engine<T> {
             step.causes.resize(step.alerts.len(), Some(step.done.len()));
             step.done.push(token);
         }
+        // Timers due at or before the watermark: every event before them is in, and any event still
+        // to come at their time would let them fire first anyway.
         let wm = self.seq.watermark();
         if wm > Millis::MIN {
-            self.detector.fire_timers(wm - 1, &mut step.alerts);
+            self.detector.fire_timers(wm, &mut step.alerts);
             step.causes.resize(step.alerts.len(), None);
         }
         self.finish(step, start);

@@ -89,7 +89,9 @@ async fn service_through_tansu_matches_replay() {
     let expected: Vec<Alert> =
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let expected_families: BTreeSet<_> = expected.iter().map(|a| a.family().to_string()).collect();
-    assert_eq!(expected_families.len(), 4, "replay alerts in all four families: {expected_families:?}");
+    for family in ["fake_shipment", "rating_manipulation", "price_dumping", "shipping_fee_inflation"] {
+        assert!(expected_families.contains(family), "replay alerts in {family}: {expected_families:?}");
+    }
 
     // The service, on the broker.
     let records: Vec<(String, Vec<u8>)> = lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect();

@@ -266,3 +266,73 @@ fn default_sf_min_orders() -> u32 {
 fn default_sf_severity() -> SeverityScale {
     SeverityScale { medium: 1.0, high: 2.5, critical: 5.0 }
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FalseTransactionsConfig {
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    #[serde(default = "default_ft_brushing_minutes")]
+    pub brushing_window_minutes: f64,
+    #[serde(default = "default_ft_brushing_ratio")]
+    pub brushing_min_orders_per_buyer: u32,
+    #[serde(default = "seven_days_hours")]
+    pub window_hours: f64,
+    #[serde(default = "default_ft_repeat_orders")]
+    pub repeat_min_orders: u32,
+    #[serde(default = "default_ft_repeat_buyers")]
+    pub repeat_min_buyers: u32,
+    #[serde(default = "default_ft_scanless_min")]
+    pub scanless_min_orders: u32,
+    #[serde(default = "default_ft_scanless_ratio")]
+    pub scanless_min_ratio: f64,
+    #[serde(default = "default_ft_cluster_min")]
+    pub cluster_min_buyers: u32,
+    #[serde(default = "default_ft_new_account_days")]
+    pub new_account_days: f64,
+    #[serde(default = "default_ft_severity")]
+    pub severity: SeverityScale,
+}
+
+impl Default for FalseTransactionsConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("all false_transactions keys have defaults")
+    }
+}
+
+/// Shopee's public 2020 order-brushing definition: any 1-hour interval [t, t+1h]…
+fn default_ft_brushing_minutes() -> f64 {
+    60.0
+}
+/// …with orders ÷ unique buyers ≥ 3.
+fn default_ft_brushing_ratio() -> u32 {
+    3
+}
+/// Product spec: a buyer placing ≥ 3 orders with the same seller in 7 days…
+fn default_ft_repeat_orders() -> u32 {
+    3
+}
+/// …and several such buyers (one loyal customer is not a pattern).
+fn default_ft_repeat_buyers() -> u32 {
+    3
+}
+/// Orders confirmed delivered that no carrier ever scanned: ≥ 3 in the window…
+fn default_ft_scanless_min() -> u32 {
+    3
+}
+/// …and ≥ 10 % of the seller's deliveries (the fake_shipment bar).
+fn default_ft_scanless_ratio() -> f64 {
+    0.10
+}
+/// New accounts buying the seller's cheapest item and reviewing it five stars: 5 make a cluster.
+fn default_ft_cluster_min() -> u32 {
+    5
+}
+/// As rating_manipulation: an account younger than 7 days is new.
+fn default_ft_new_account_days() -> f64 {
+    7.0
+}
+/// Fake transactions are a listed prohibition: every alert at least medium.
+fn default_ft_severity() -> SeverityScale {
+    SeverityScale { medium: 1.0, high: 2.0, critical: 4.0 }
+}

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::rules::tracking::CarrierRegistry;
 
 mod families;
+mod fulfilment;
 pub use families::*;
+pub use fulfilment::*;
 
 /// The config embedded in the binary: `sellerguard demo` and tests run on it with no file at hand.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -51,6 +53,16 @@ pub struct Config {
     pub price_dumping: PriceDumpingConfig,
     #[serde(default)]
     pub shipping_fee_inflation: ShippingFeeConfig,
+    #[serde(default)]
+    pub false_transactions: FalseTransactionsConfig,
+    #[serde(default)]
+    pub phantom_listing: PhantomListingConfig,
+    #[serde(default)]
+    pub late_dispatch: LateDispatchConfig,
+    #[serde(default)]
+    pub small_parcel_restriction: SmallParcelConfig,
+    #[serde(default)]
+    pub slow_response: SlowResponseConfig,
 }
 
 impl Default for Config {
@@ -182,6 +194,32 @@ impl Config {
             ));
         }
         s.severity.validate("shipping_fee_inflation.severity")?;
+
+        let t = &self.false_transactions;
+        positive("false_transactions.brushing_window_minutes", t.brushing_window_minutes)?;
+        positive("false_transactions.brushing_min_orders_per_buyer", t.brushing_min_orders_per_buyer as f64)?;
+        positive("false_transactions.window_hours", t.window_hours)?;
+        positive("false_transactions.repeat_min_orders", t.repeat_min_orders as f64)?;
+        positive("false_transactions.repeat_min_buyers", t.repeat_min_buyers as f64)?;
+        positive("false_transactions.scanless_min_orders", t.scanless_min_orders as f64)?;
+        ratio("false_transactions.scanless_min_ratio", t.scanless_min_ratio)?;
+        positive("false_transactions.cluster_min_buyers", t.cluster_min_buyers as f64)?;
+        positive("false_transactions.new_account_days", t.new_account_days)?;
+        t.severity.validate("false_transactions.severity")?;
+        let p = &self.phantom_listing;
+        rate_rule("phantom_listing", p.window_hours, ("min_orders", p.min_orders), p.min_ratio)?;
+        p.severity.validate("phantom_listing.severity")?;
+        let l = &self.late_dispatch;
+        rate_rule("late_dispatch", l.window_hours, ("min_late", l.min_late), l.min_ratio)?;
+        l.severity.validate("late_dispatch.severity")?;
+        let sp = &self.small_parcel_restriction;
+        positive("small_parcel_restriction.window_hours", sp.window_hours)?;
+        positive("small_parcel_restriction.min_disputes", sp.min_disputes as f64)?;
+        sp.severity.validate("small_parcel_restriction.severity")?;
+        let r = &self.slow_response;
+        positive("slow_response.reply_within_hours", r.reply_within_hours)?;
+        rate_rule("slow_response", r.window_hours, ("min_unanswered", r.min_unanswered), r.min_ratio)?;
+        r.severity.validate("slow_response.severity")?;
         Ok(())
     }
 
@@ -197,6 +235,18 @@ impl Config {
         }
         toml::to_string(&c).unwrap_or_default()
     }
+}
+
+/// The "≥ N and ≥ r % in a window" rules share the same three checks.
+fn rate_rule(
+    family: &str,
+    window_hours: f64,
+    (count_key, min_count): (&str, u32),
+    min_ratio: f64,
+) -> Result<(), ConfigError> {
+    positive(&format!("{family}.window_hours"), window_hours)?;
+    positive(&format!("{family}.{count_key}"), min_count as f64)?;
+    ratio(&format!("{family}.min_ratio"), min_ratio)
 }
 
 fn positive(key: &str, v: f64) -> Result<(), ConfigError> {

@@ -243,8 +243,9 @@ struct Order {
     conv: u64,
     plan: Vec<(i64, Step, u8)>,
     next: usize,
-    ship_out: bool, // order_shipped emitted (its first scan is owed even after the stop)
-    msg_out: bool,  // buyer_message emitted (its reply is owed)
+    ship_out: bool,   // order_shipped emitted (its first scan is owed even after the stop)
+    msg_out: bool,    // buyer_message emitted (its reply is owed)
+    placed_out: bool, // order_placed emitted (an honest dispatch is owed)
 }
 
 struct Listing {

@@ -92,11 +92,12 @@ impl Sim<'_> {
             next: 0,
             ship_out: false,
             msg_out: false,
+            placed_out: false,
         })
     }
 
-    /// Honest lifecycle (fake-shipment modes alter shipment/scans): placed → shipped 6–60 h
-    /// (2 % late) → accepted scan 2–30 h later → transit scans → delivered → maybe review.
+    /// Honest lifecycle (fake-shipment modes alter shipment/scans): placed → shipped 6–60 h within
+    /// the promised dispatch time (2 % late) → accepted scan 2–30 h later → transit scans → delivered → maybe review.
     pub(super) fn plan_lifecycle(&mut self, now: i64, o: &mut Order, mode: ShipMode, inflated: bool) {
         let p = &mut Vec::with_capacity(12);
         p.push((now, Step::Placed, if inflated { MARKER } else { 0 }));
@@ -118,14 +119,18 @@ impl Sim<'_> {
             p.push((now + at, Step::Cancelled(by, why), 0));
             return self.finish_plan(o, std::mem::take(p));
         }
+        // Honest sellers ship within the promise (engine default 72 h when the order names none),
+        // 2 % of the time late.
+        let promised = o.promised.unwrap_or(72) * HOUR_MS;
         let ship = now
             + if self.chance(0.02) {
-                self.ums(60 * HOUR_MS, 110 * HOUR_MS)
+                self.ums(promised + HOUR_MS, promised + 40 * HOUR_MS)
             } else {
-                self.ums(6 * HOUR_MS, 60 * HOUR_MS)
+                self.ums(6 * HOUR_MS, (promised - 4 * HOUR_MS).min(60 * HOUR_MS))
             };
         let scans = self.shipment(o, mode);
-        p.push((ship, Step::Shipped, if mode == ShipMode::Normal { 0 } else { MARKER }));
+        // Honest dispatches are owed even after the stop: no order is left looking late.
+        p.push((ship, Step::Shipped, if mode == ShipMode::Normal { OBLIG } else { MARKER }));
         if !scans {
             p.push((ship + self.ums(8 * DAY_MS, 15 * DAY_MS), Step::Dispute("not_received"), 0));
             return self.finish_plan(o, std::mem::take(p));
@@ -181,6 +186,7 @@ impl Sim<'_> {
         // emitted shipment, reply to an emitted message); skip over everything else.
         let parent_out = match step {
             Step::Reply => o.msg_out,
+            Step::Shipped => o.placed_out,
             _ => o.ship_out,
         };
         if self.stopping && (flags & OBLIG == 0 || !parent_out) {
@@ -191,6 +197,7 @@ impl Sim<'_> {
             return;
         }
         o.msg_out |= matches!(step, Step::Message);
+        o.placed_out |= matches!(step, Step::Placed);
         o.ship_out |= matches!(step, Step::Shipped);
         let s = o.seller as usize;
         let oid = format!("O{}", o.id);

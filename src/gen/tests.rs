@@ -289,7 +289,9 @@ fn target_events_stops_near_the_target() {
     let cfg = GenConfig { target_events: Some(50_000), ..GenConfig::default() };
     let (lines, sum) = run(&cfg);
     assert_eq!(lines.len() as u64, sum.events);
-    assert!((50_000..52_000).contains(&lines.len()), "{}", lines.len());
+    // Past the target only what is owed follows: dispatches of placed orders, their first scans,
+    // replies to sent messages — a few days of them at most.
+    assert!((50_000..56_000).contains(&lines.len()), "{}", lines.len());
     let last = lines.iter().map(|(_, l)| ts_of(&serde_json::from_str::<Value>(l).unwrap()["ts"])).max().unwrap();
     for l in &sum.labels {
         assert!(chrono::DateTime::parse_from_rfc3339(&l.since).unwrap().timestamp_millis() <= last);

@@ -16,21 +16,18 @@ use super::tracking::{normalize, CarrierRegistry, TrackingVerdict};
 use super::{Emitter, Finding};
 use crate::config::{Config, FakeShipmentConfig};
 use crate::decode::{hours_ms, Event, Millis, OrderShipped};
-use crate::window::{Counter, Span, TimedLog};
+use crate::window::{RateWindow, Span};
 
+/// Flagged shipments out of all shipments in the window.
 #[derive(Debug, Default)]
 pub struct State {
-    shipments: Counter,
-    flagged: TimedLog<Flagged>,
+    window: RateWindow<Flagged>,
 }
 
 impl State {
     /// True when nothing is left in the windows.
     pub fn sweep(&mut self, cfg: &FakeShipmentConfig, now: Millis) -> bool {
-        let (span, len) = spans(cfg);
-        self.shipments.expire(span, now);
-        self.flagged.expire(len, now);
-        self.shipments.is_empty() && self.flagged.is_empty()
+        self.window.sweep(span(cfg), now)
     }
 }
 
@@ -84,10 +81,8 @@ impl Flagged {
     }
 }
 
-/// Shipments are counted in hourly buckets; flagged ones are kept exactly (they are the evidence).
-fn spans(cfg: &FakeShipmentConfig) -> (Span, i64) {
-    let len = hours_ms(cfg.window_hours);
-    (Span::new(len, (cfg.window_hours.ceil() as i64).max(1)), len)
+fn span(cfg: &FakeShipmentConfig) -> Span {
+    RateWindow::<Flagged>::span(hours_ms(cfg.window_hours))
 }
 
 /// Handles `order_shipped`; returns the event time at which the scan deadline expires.
@@ -103,8 +98,7 @@ pub fn on_shipped(
     em: &mut Emitter,
 ) -> Millis {
     let fc = &cfg.fake_shipment;
-    let (span, _) = spans(fc);
-    seller.fake_shipment.shipments.add(span, ev.ts, 1);
+    seller.fake_shipment.window.count_total(span(fc), ev.ts);
 
     let verdict = carriers.check(&s.carrier, &s.tracking_number);
     let number = normalize(&s.tracking_number);
@@ -125,7 +119,7 @@ pub fn on_shipped(
         no_scan: false,
     };
     if flag.invalid.is_some() || flag.reused_by.is_some() || flag.method.is_some() {
-        seller.fake_shipment.flagged.push(ev.ts, flag);
+        seller.fake_shipment.window.flag(ev.ts, flag);
         evaluate(fc, seller, seller_id, ev.ts, ev.event_id.to_string(), em);
     }
     ev.ts + hours_ms(fc.scan_deadline_hours)
@@ -149,7 +143,7 @@ pub fn on_scan_deadline(
         return;
     }
     let (tracking_number, carrier) = (order.tracking.clone(), order.carrier.clone());
-    let log = &mut seller.fake_shipment.flagged;
+    let log = &mut seller.fake_shipment.window.flagged;
     let mut found = false;
     for (_, f) in log.iter_mut().filter(|(_, f)| &*f.order_id == order_id) {
         f.no_scan = true;
@@ -180,13 +174,8 @@ fn evaluate(
     trigger: String,
     em: &mut Emitter,
 ) {
-    let (span, len) = spans(fc);
-    let st = &mut seller.fake_shipment;
-    st.flagged.expire(len, now);
-    let flagged = st.flagged.len() as u64;
-    // A timer-flagged shipment was counted when shipped, possibly before the window: never let the
-    // denominator fall below the numerator.
-    let shipments = st.shipments.count(span, now).max(flagged);
+    let st = &mut seller.fake_shipment.window;
+    let (flagged, shipments) = st.counts(span(fc), now);
     let Some(score) = count_and_ratio(flagged, shipments, fc.min_flagged, fc.min_flagged_ratio) else {
         return;
     };

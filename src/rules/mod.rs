@@ -6,10 +6,15 @@
 //! its policy, hands a [`Finding`] to [`Emitter`], which applies the cooldown and builds the alert.
 
 pub mod fake_shipment;
+pub mod false_transactions;
+pub mod late_dispatch;
+pub mod phantom_listing;
 pub mod policy;
 pub mod price_dumping;
 pub mod rating;
 pub mod shipping_fee;
+pub mod slow_response;
+pub mod small_parcel;
 pub mod state;
 pub mod tracking;
 
@@ -91,6 +96,24 @@ impl Emitter<'_> {
 pub enum Timer {
     /// `fake_shipment`: has the carrier scanned this shipment yet?
     ScanDeadline { seller: Box<str>, order_id: Box<str>, shipped_event: Box<str> },
+    /// `late_dispatch`: has this order shipped by its promised time?
+    DispatchDeadline { seller: Box<str>, order_id: Box<str>, placed_event: Box<str> },
+    /// `slow_response`: was this buyer message answered in time?
+    ReplyDeadline { seller: Box<str>, conversation: Box<str>, opened: Millis, message_event: Box<str> },
+    /// `false_transactions.order_brushing`: every order up to this time is in; check the intervals
+    /// ending at the last of them.
+    BrushingCheck { seller: Box<str> },
+}
+
+impl Timer {
+    fn seller(&self) -> &str {
+        match self {
+            Timer::ScanDeadline { seller, .. }
+            | Timer::DispatchDeadline { seller, .. }
+            | Timer::ReplyDeadline { seller, .. }
+            | Timer::BrushingCheck { seller } => seller,
+        }
+    }
 }
 
 /// Counters the detector keeps for telemetry (plain integers: no metrics crate in the rules).
@@ -167,6 +190,21 @@ impl Detector {
                 if cfg.shipping_fee_inflation.enabled {
                     shipping_fee::on_order(cfg, market, seller, sid, ev, o, &mut em);
                 }
+                if cfg.phantom_listing.enabled {
+                    phantom_listing::on_order(&cfg.phantom_listing, seller, sid, ev, o, &mut em);
+                }
+                if cfg.false_transactions.enabled {
+                    if let Some(at) = false_transactions::on_order(&cfg.false_transactions, seller, sid, ev, o, &mut em)
+                    {
+                        self.timers.schedule(at, Timer::BrushingCheck { seller: ev.seller_id.clone() });
+                    }
+                }
+                if cfg.late_dispatch.enabled {
+                    let due = ev.ts + hours_ms(o.promised_dispatch_hours as f64);
+                    let (seller, order_id, placed_event) =
+                        (ev.seller_id.clone(), o.order_id.clone(), ev.event_id.clone());
+                    self.timers.schedule(due, Timer::DispatchDeadline { seller, order_id, placed_event });
+                }
                 seller.orders.insert(o, ev.ts);
             }
             Body::OrderShipped(s) => {
@@ -190,16 +228,62 @@ impl Detector {
                 }
             }
             Body::OrderDelivered { order_id } => {
+                if cfg.false_transactions.enabled {
+                    false_transactions::on_delivered(&cfg.false_transactions, seller, sid, ev, order_id, &mut em);
+                }
                 rating::on_delivered(&cfg.rating_manipulation, seller, order_id, ev.ts);
             }
             Body::Review(r) => {
                 if cfg.rating_manipulation.enabled {
                     rating::on_review(&cfg.rating_manipulation, seller, sid, ev, r, &mut em);
                 }
+                if cfg.false_transactions.enabled {
+                    false_transactions::on_review(&cfg.false_transactions, seller, sid, ev, r, &mut em);
+                }
             }
-            Body::OrderCancelled { order_id, .. } => seller.orders.mark_cancelled(order_id),
-            // Carried by contract v1 for the families of the next release; nothing to do yet.
-            Body::DisputeOpened { .. } | Body::BuyerMessage { .. } | Body::SellerReply { .. } => {}
+            Body::OrderCancelled { order_id, by, reason } => {
+                seller.orders.mark_cancelled(order_id);
+                if cfg.phantom_listing.enabled {
+                    phantom_listing::on_cancelled(
+                        &cfg.phantom_listing,
+                        seller,
+                        sid,
+                        ev,
+                        (order_id, *by, reason),
+                        &mut em,
+                    );
+                }
+            }
+            Body::DisputeOpened { order_id, reason, .. } => {
+                if cfg.small_parcel_restriction.enabled {
+                    small_parcel::on_dispute(
+                        &cfg.small_parcel_restriction,
+                        seller,
+                        sid,
+                        ev,
+                        (order_id, *reason),
+                        &mut em,
+                    );
+                }
+            }
+            Body::BuyerMessage { conversation_id, .. } => {
+                if cfg.slow_response.enabled {
+                    if let Some(due) =
+                        slow_response::on_buyer_message(&cfg.slow_response, seller, conversation_id, ev.ts)
+                    {
+                        self.timers.schedule(
+                            due,
+                            Timer::ReplyDeadline {
+                                seller: ev.seller_id.clone(),
+                                conversation: conversation_id.clone(),
+                                opened: ev.ts,
+                                message_event: ev.event_id.clone(),
+                            },
+                        );
+                    }
+                }
+            }
+            Body::SellerReply { conversation_id } => slow_response::on_reply(seller, conversation_id),
         }
     }
 
@@ -208,13 +292,22 @@ impl Detector {
         let cooldown_ms = hours_ms(self.cfg.alerts.cooldown_hours);
         while let Some((due, timer)) = self.timers.pop_due(upto) {
             self.stats.timers_fired += 1;
+            let Some(state) = self.sellers.get_mut(timer.seller()) else { continue };
+            let mut em = Emitter { cooldown_ms, out, suppressed: &mut self.stats.suppressed_by_rule };
+            let cfg = &self.cfg;
             match timer {
                 Timer::ScanDeadline { seller, order_id, shipped_event } => {
-                    let Some(state) = self.sellers.get_mut(&seller) else {
-                        continue;
-                    };
-                    let mut em = Emitter { cooldown_ms, out, suppressed: &mut self.stats.suppressed_by_rule };
-                    fake_shipment::on_scan_deadline(&self.cfg, state, &seller, &order_id, &shipped_event, due, &mut em);
+                    fake_shipment::on_scan_deadline(cfg, state, &seller, &order_id, &shipped_event, due, &mut em);
+                }
+                Timer::DispatchDeadline { seller, order_id, placed_event } => {
+                    late_dispatch::on_due(&cfg.late_dispatch, state, &seller, (&order_id, &placed_event), due, &mut em);
+                }
+                Timer::ReplyDeadline { seller, conversation, opened, message_event } => {
+                    let turn = (&*conversation, opened, &*message_event);
+                    slow_response::on_deadline(&cfg.slow_response, state, &seller, turn, due, &mut em);
+                }
+                Timer::BrushingCheck { seller } => {
+                    false_transactions::on_brushing_check(&cfg.false_transactions, state, &seller, due, &mut em);
                 }
             }
         }

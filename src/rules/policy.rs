@@ -14,6 +14,60 @@ pub fn count_and_ratio(count: u64, total: u64, min_count: u32, min_ratio: f64) -
     Some(((count as f64 / min_count.max(1) as f64) * (ratio / min_ratio)).sqrt())
 }
 
+/// A seller-level rate rule: "≥ `min_count` flagged items that are ≥ `min_ratio` of all, in the
+/// window". Builds the finding with the evidence every such alert carries.
+pub struct RatePolicy<'a> {
+    pub rule: &'static str,
+    pub window_hours: f64,
+    pub min_count: u32,
+    pub min_ratio: f64,
+    pub scale: &'a crate::alert::SeverityScale,
+    /// What the flagged items are and what they are counted out of, for the message:
+    /// ("late", "orders that fell due").
+    pub flagged_as: &'static str,
+    pub out_of: &'static str,
+}
+
+impl RatePolicy<'_> {
+    pub fn finding(
+        &self,
+        seller_id: &str,
+        (flagged, total): (u64, u64),
+        items: Vec<serde_json::Value>,
+        trigger: String,
+        now: crate::decode::Millis,
+    ) -> Option<super::Finding> {
+        let score = count_and_ratio(flagged, total, self.min_count, self.min_ratio)?;
+        let ratio = flagged as f64 / total as f64;
+        let evidence = serde_json::json!({
+            "window_hours": self.window_hours,
+            "flagged": flagged,
+            "total": total,
+            "ratio": round3(ratio),
+            "thresholds": { "min_count": self.min_count, "min_ratio": self.min_ratio },
+            "items": items,
+        });
+        let message = format!(
+            "Seller {seller_id}: {flagged} of {total} {} in the last {}h were {} ({:.0}%; policy ≥{} and ≥{:.0}%).",
+            self.out_of,
+            self.window_hours,
+            self.flagged_as,
+            ratio * 100.0,
+            self.min_count,
+            self.min_ratio * 100.0
+        );
+        Some(super::Finding {
+            rule: self.rule,
+            score,
+            severity: self.scale.severity(score),
+            trigger,
+            event_time: now,
+            evidence,
+            message,
+        })
+    }
+}
+
 /// How far `value` exceeds `threshold` (1.0 at the threshold).
 pub fn excess(value: f64, threshold: f64) -> f64 {
     if threshold > 0.0 {

@@ -7,7 +7,10 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::tracking::normalize;
-use super::{fake_shipment, price_dumping, rating, shipping_fee};
+use super::{
+    fake_shipment, false_transactions, late_dispatch, phantom_listing, price_dumping, rating, shipping_fee,
+    slow_response, small_parcel,
+};
 use crate::alert::Severity;
 use crate::config::Config;
 use crate::decode::{hours_ms, Listing, Millis, OrderPlaced, OrderShipped};
@@ -20,6 +23,11 @@ pub struct SellerState {
     pub fake_shipment: fake_shipment::State,
     pub rating: rating::State,
     pub shipping_fee: shipping_fee::State,
+    pub false_transactions: false_transactions::State,
+    pub phantom_listing: phantom_listing::State,
+    pub late_dispatch: late_dispatch::State,
+    pub small_parcel: small_parcel::State,
+    pub slow_response: slow_response::State,
     /// Last alert per rule: (rule, event time, severity). A handful of rules: a Vec beats a map.
     cooldowns: Vec<(&'static str, Millis, Severity)>,
     pub last_ts: Millis,
@@ -51,9 +59,15 @@ impl SellerState {
         let fs = self.fake_shipment.sweep(&cfg.fake_shipment, now);
         let rt = self.rating.sweep(&cfg.rating_manipulation, now);
         let sf = self.shipping_fee.sweep(&cfg.shipping_fee_inflation, now);
+        let ft = self.false_transactions.sweep(&cfg.false_transactions, now);
+        let pl = self.phantom_listing.sweep(&cfg.phantom_listing, now);
+        let ld = self.late_dispatch.sweep(&cfg.late_dispatch, now);
+        let sp = self.small_parcel.sweep(&cfg.small_parcel_restriction, now);
+        let sr = self.slow_response.sweep(&cfg.slow_response, now);
         let cooldown_ms = hours_ms(cfg.alerts.cooldown_hours);
         self.cooldowns.retain(|(_, t, _)| now - *t < cooldown_ms);
-        fs && rt && sf && self.orders.is_empty() && self.listings.is_empty() && self.cooldowns.is_empty()
+        let families = fs && rt && sf && ft && pl && ld && sp && sr;
+        families && self.orders.is_empty() && self.listings.is_empty() && self.cooldowns.is_empty()
     }
 }
 
@@ -62,6 +76,8 @@ impl SellerState {
 pub struct OrderRec {
     pub placed_ts: Millis,
     pub buyer_id: Box<str>,
+    pub listing_id: Box<str>,
+    pub price: f64,
     pub shipping_method: Option<Box<str>>,
     pub buyer_created_at: Option<Millis>,
     pub shipped_ts: Option<Millis>,
@@ -86,6 +102,8 @@ impl OrderRec {
         OrderRec {
             placed_ts: ts,
             buyer_id: "".into(),
+            listing_id: "".into(),
+            price: 0.0,
             shipping_method: None,
             buyer_created_at: None,
             shipped_ts: None,
@@ -102,6 +120,8 @@ impl Orders {
     pub fn insert(&mut self, o: &OrderPlaced, ts: Millis) {
         let rec = OrderRec {
             buyer_id: o.buyer_id.clone(),
+            listing_id: o.listing_id.clone(),
+            price: o.price,
             shipping_method: Some(o.shipping_method.clone()),
             buyer_created_at: o.buyer_created_at,
             ..OrderRec::stub(ts)
@@ -175,6 +195,8 @@ impl Orders {
 #[derive(Debug, Clone)]
 pub struct ListingRec {
     pub price: f64,
+    /// Last known stock, if the seller reports it.
+    pub stock: Option<u32>,
     pub last_ts: Millis,
     pub dump: Option<price_dumping::Dump>,
 }
@@ -195,15 +217,23 @@ impl Listings {
 
     /// Records the listing's new price and returns its record (for the caller to annotate).
     pub fn upsert(&mut self, l: &Listing, ts: Millis) -> &mut ListingRec {
-        let r =
-            self.by_id.entry(l.listing_id.clone()).or_insert(ListingRec { price: l.price, last_ts: ts, dump: None });
+        let rec = ListingRec { price: l.price, stock: l.stock, last_ts: ts, dump: None };
+        let r = self.by_id.entry(l.listing_id.clone()).or_insert(rec);
         r.price = l.price;
         r.last_ts = ts;
+        if l.stock.is_some() {
+            r.stock = l.stock;
+        }
         r
     }
 
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
+    }
+
+    /// The lowest current price among the seller's listings.
+    pub fn cheapest_price(&self) -> Option<f64> {
+        self.by_id.values().map(|r| r.price).min_by(f64::total_cmp)
     }
 
     fn expire(&mut self, cutoff: Millis) {

@@ -3,10 +3,12 @@
 
 pub mod order;
 pub mod quantile;
+pub mod rate;
 pub mod sliding;
 pub mod timers;
 
 pub use order::{Admission, Sequencer};
 pub use quantile::WindowedMedian;
+pub use rate::RateWindow;
 pub use sliding::{Counter, Span, TimedLog};
 pub use timers::TimerQueue;

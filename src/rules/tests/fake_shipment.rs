@@ -20,7 +20,7 @@ fn bad_shipment(k: &mut Kit, seller: &str, t: Millis, id: &str, number: &str) {
 
 #[test]
 fn honest_shipping_never_alerts() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("fake_shipment");
     honest_orders(&mut k, "s", T0, 200, 1);
     // Spaces and lower case in a real number are a typing habit, not fraud.
     k.push(order("s", T0 + 3 * D, O { order: "typed", ..O::default() }));
@@ -32,7 +32,7 @@ fn honest_shipping_never_alerts() {
 #[test]
 fn invalid_tracking_at_the_ten_percent_boundary() {
     // 18 valid + 2 invalid = 2 of 20 = exactly 10 %: alert.
-    let mut k = Kit::new();
+    let mut k = Kit::only("fake_shipment");
     honest_orders(&mut k, "s", T0, 18, 100);
     bad_shipment(&mut k, "s", T0 + 2 * D, "x1", "RB123456786GB"); // check digit changed
     bad_shipment(&mut k, "s", T0 + 2 * D + H, "x2", "LP12345");
@@ -52,7 +52,7 @@ fn invalid_tracking_at_the_ten_percent_boundary() {
     assert!(a.message.contains("2 of 20"), "{}", a.message);
 
     // 19 valid + 2 invalid = 9.5 %: no alert.
-    let mut k = Kit::new();
+    let mut k = Kit::only("fake_shipment");
     honest_orders(&mut k, "s", T0, 19, 100);
     bad_shipment(&mut k, "s", T0 + 2 * D, "x1", "RB123456786GB");
     bad_shipment(&mut k, "s", T0 + 2 * D + H, "x2", "LP12345");
@@ -61,7 +61,7 @@ fn invalid_tracking_at_the_ten_percent_boundary() {
 
 #[test]
 fn unknown_carrier_counts_as_invalid() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("fake_shipment");
     bad_shipment(&mut k, "s", T0, "x1", "FS000001");
     let mut e = shipped("s", T0 + 2 * H, "x2", "fastship", "FS000002", "standard");
     e.event_id = "ship-x2".into();
@@ -75,7 +75,7 @@ fn unknown_carrier_counts_as_invalid() {
 
 #[test]
 fn reused_tracking_number_across_orders_and_sellers() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("fake_shipment");
     let n = s10(777);
     bad_shipment(&mut k, "s", T0, "a", &n);
     bad_shipment(&mut k, "s", T0 + D, "b", &n);
@@ -86,7 +86,7 @@ fn reused_tracking_number_across_orders_and_sellers() {
     let last = a.evidence["shipments_flagged"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["reused_from"]["seller_id"], "other");
     // The same number 31 days later is outside the 30-day reuse window.
-    let mut k = Kit::new();
+    let mut k = Kit::only("fake_shipment");
     bad_shipment(&mut k, "s", T0, "a", &n);
     bad_shipment(&mut k, "s", T0 + 31 * D, "b", &n);
     bad_shipment(&mut k, "s", T0 + 62 * D, "c", &n);
@@ -95,7 +95,7 @@ fn reused_tracking_number_across_orders_and_sellers() {
 
 #[test]
 fn no_scan_within_72_hours_is_an_event_time_timer() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("fake_shipment");
     for (i, id) in ["a", "b"].iter().enumerate() {
         let t = T0 + i as i64 * H;
         k.push(order("s", t, O { order: id, ..O::default() }));
@@ -119,7 +119,7 @@ fn no_scan_within_72_hours_is_an_event_time_timer() {
 
 #[test]
 fn method_mismatch_against_the_buyers_choice() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("fake_shipment");
     for (i, id) in ["a", "b"].iter().enumerate() {
         let t = T0 + i as i64 * H;
         k.push(order("s", t, O { order: id, method: "express", ..O::default() }));
@@ -134,7 +134,7 @@ fn method_mismatch_against_the_buyers_choice() {
 
 #[test]
 fn cooldown_suppresses_repeats_but_not_a_rise_in_severity() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("fake_shipment");
     honest_orders(&mut k, "s", T0, 18, 100);
     bad_shipment(&mut k, "s", T0 + 2 * D, "x1", "bad1");
     bad_shipment(&mut k, "s", T0 + 2 * D + H, "x2", "bad2");

@@ -11,7 +11,7 @@ fn market(k: &mut Kit) {
 
 #[test]
 fn honest_sale_and_restore_do_not_alert() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("price_dumping");
     market(&mut k);
     k.push(listing("h", T0 + H, "h1", "headphones", 42.0));
     k.push(listing("h", T0 + 2 * H, "h1", "headphones", 25.2)); // −40 % sale
@@ -23,7 +23,7 @@ fn honest_sale_and_restore_do_not_alert() {
 
 #[test]
 fn drop_below_a_quarter_of_the_median_then_dump_and_raise() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("price_dumping");
     market(&mut k);
     k.push(listing("d", T0 + H, "d1", "headphones", 40.0));
     k.push(listing("d", T0 + 2 * H, "d1", "headphones", 6.0));
@@ -44,19 +44,19 @@ fn drop_below_a_quarter_of_the_median_then_dump_and_raise() {
 #[test]
 fn thresholds_with_margins_around_the_sketch_error() {
     // Below a quarter of the median, but a drop of only 46 % from the previous price: no alert.
-    let mut k = Kit::new();
+    let mut k = Kit::only("price_dumping");
     market(&mut k);
     k.push(listing("d", T0 + H, "d1", "headphones", 14.0));
     k.push(listing("d", T0 + 2 * H, "d1", "headphones", 7.5));
     assert!(k.rules_for("d").is_empty());
     // A drop of exactly 50 % to below a quarter of the median: alert.
-    let mut k = Kit::new();
+    let mut k = Kit::only("price_dumping");
     market(&mut k);
     k.push(listing("d", T0 + H, "d1", "headphones", 15.0));
     k.push(listing("d", T0 + 2 * H, "d1", "headphones", 7.5));
     assert_eq!(k.rules_for("d"), ["price_dumping"]);
     // Halved, but to 26 % of the median: no alert.
-    let mut k = Kit::new();
+    let mut k = Kit::only("price_dumping");
     market(&mut k);
     k.push(listing("d", T0 + H, "d1", "headphones", 21.0));
     k.push(listing("d", T0 + 2 * H, "d1", "headphones", 10.5));
@@ -65,7 +65,7 @@ fn thresholds_with_margins_around_the_sketch_error() {
 
 #[test]
 fn new_listing_below_a_fifth_of_the_median() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("price_dumping");
     market(&mut k);
     k.push(listing("n", T0 + H, "cheap", "headphones", 7.0));
     k.push(listing("n", T0 + H, "fine", "headphones", 9.0));
@@ -78,7 +78,7 @@ fn new_listing_below_a_fifth_of_the_median() {
 
 #[test]
 fn no_verdict_without_enough_samples_and_dumps_stay_out_of_the_median() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("price_dumping");
     for i in 0..29 {
         k.push(listing("m", T0 + i * 60_000, &format!("l{i}"), "headphones", 40.0));
     }

@@ -11,7 +11,7 @@ fn delivered_order(k: &mut Kit, seller: &str, t: Millis, id: &str, buyer: &str) 
 #[test]
 fn suspicious_reviews_at_the_fifty_percent_boundary() {
     for (new_accounts, expect) in [(5, true), (4, false)] {
-        let mut k = Kit::new();
+        let mut k = Kit::only("rating_manipulation");
         let t = T0 + 10 * D;
         for i in 0..10 {
             let id = format!("o{i}");
@@ -36,7 +36,7 @@ fn suspicious_reviews_at_the_fifty_percent_boundary() {
 
 #[test]
 fn reviews_for_orders_never_delivered_are_suspicious() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("rating_manipulation");
     for i in 0..12 {
         let id = format!("o{i}");
         // Orders placed but never delivered, reviewed the same day by old accounts.
@@ -51,7 +51,7 @@ fn reviews_for_orders_never_delivered_are_suspicious() {
 
 #[test]
 fn reviews_after_a_sale_do_not_alert() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("rating_manipulation");
     // 200 orders in a two-day sale, delivered two days later…
     for i in 0..200 {
         delivered_order(&mut k, "s", T0 + i * 14 * 60_000, &format!("o{i}"), &format!("b{i}"));
@@ -66,7 +66,7 @@ fn reviews_after_a_sale_do_not_alert() {
 
 #[test]
 fn honest_growth_does_not_alert() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("rating_manipulation");
     let mut n = 0;
     // Orders grow from 4 to ~40 a day over five weeks; ~55 % of buyers leave a review, 60 % of
     // those five stars, a few days after delivery.
@@ -88,7 +88,7 @@ fn honest_growth_does_not_alert() {
 
 #[test]
 fn burst_against_baseline_without_deliveries_alerts() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("rating_manipulation");
     // Two reviews a day for four weeks on orders delivered long ago.
     for i in 0..60 {
         delivered_order(&mut k, "s", T0 + i * H, &format!("old{i}"), &format!("b{i}"));
@@ -117,7 +117,7 @@ fn burst_against_baseline_without_deliveries_alerts() {
 
 #[test]
 fn four_star_reviews_are_not_counted() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("rating_manipulation");
     for i in 0..30 {
         k.push(review("s", T0 + i * H / 2, &format!("o{i}"), "b", 4, Some(T0 - D)));
     }

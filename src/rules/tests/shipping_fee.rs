@@ -23,7 +23,7 @@ fn fee_order(k: &mut Kit, seller: &str, t: Millis, id: &str, price: f64, fee: f6
 
 #[test]
 fn express_free_and_heavy_parcels_are_honest() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("shipping_fee_inflation");
     market(&mut k);
     let t = T0 + D;
     fee_order(&mut k, "h", t, "a", 40.0, 21.0, "express", 300);
@@ -35,7 +35,7 @@ fn express_free_and_heavy_parcels_are_honest() {
 
 #[test]
 fn two_inflated_fees_in_a_week_alert() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("shipping_fee_inflation");
     market(&mut k);
     let t = T0 + D;
     fee_order(&mut k, "f", t, "a", 40.0, 20.0, "standard", 300);
@@ -53,7 +53,7 @@ fn two_inflated_fees_in_a_week_alert() {
 
 #[test]
 fn a_week_apart_is_two_separate_incidents() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("shipping_fee_inflation");
     market(&mut k);
     fee_order(&mut k, "f", T0 + D, "a", 40.0, 20.0, "standard", 300);
     fee_order(&mut k, "f", T0 + 8 * D + H, "b", 40.0, 20.0, "standard", 300);
@@ -62,7 +62,7 @@ fn a_week_apart_is_two_separate_incidents() {
 
 #[test]
 fn price_moved_into_shipping() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("shipping_fee_inflation");
     market(&mut k);
     let t = T0 + D;
     // $5 item (12.5 % of the $40 median) with a $9 fee: under 3× the peer fee, but above the item
@@ -72,7 +72,7 @@ fn price_moved_into_shipping() {
     assert_eq!(k.rules_for("p"), ["shipping_fee_inflation"]);
     assert_eq!(k.alerts[0].evidence["orders"][0]["signal"], "price_in_shipping");
     // A cheap item with an ordinary fee is not this.
-    let mut k = Kit::new();
+    let mut k = Kit::only("shipping_fee_inflation");
     market(&mut k);
     fee_order(&mut k, "p", t, "a", 5.0, 6.0, "standard", 300);
     fee_order(&mut k, "p", t + H, "b", 5.0, 6.0, "standard", 300);
@@ -81,7 +81,7 @@ fn price_moved_into_shipping() {
 
 #[test]
 fn no_verdict_below_twenty_fee_samples() {
-    let mut k = Kit::new();
+    let mut k = Kit::only("shipping_fee_inflation");
     for i in 0..19 {
         k.push(order("m", T0 + i * 60_000, O { order: &format!("o{i}"), fee: 5.0, ..O::default() }));
     }

@@ -1,0 +1,262 @@
+//! `false_transactions` (seed rule: false transactions are prohibited; order brushing).
+//!
+//! * `false_transactions.order_brushing`: Shopee's public 2020 definition — in some interval
+//!   [t, t + 1 h] (every possible interval, not only those starting at an order), the seller's orders
+//!   ÷ unique buyers ≥ 3. Checked exactly: an interval's orders are a run of consecutive orders whose
+//!   first and last are whole same-second groups, so each run ending at an order time is checked once
+//!   all orders at that time are in, by an event-time timer just after it.
+//! * `false_transactions.repeat_buyers`: several buyers each placing ≥ 3 orders with the seller in the
+//!   window.
+//! * `false_transactions.scanless_delivery`: orders confirmed delivered that no carrier ever scanned,
+//!   ≥ N and ≥ r % of the seller's deliveries.
+//! * `false_transactions.new_account_cluster`: new accounts buying the seller's cheapest item and
+//!   reviewing it five stars.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde_json::json;
+
+use super::policy::{excess, round3, RatePolicy};
+use super::state::SellerState;
+use super::{Emitter, Finding};
+use crate::alert::rfc3339;
+use crate::config::FalseTransactionsConfig;
+use crate::decode::{hours_ms, Event, Millis, OrderPlaced, Review};
+use crate::window::{RateWindow, Span, TimedLog};
+
+#[derive(Debug, Default)]
+pub struct State {
+    /// Orders of the brushing window: (buyer, order id), exact.
+    recent: TimedLog<(Box<str>, Box<str>)>,
+    /// Event time of the last order that has a brushing check scheduled.
+    checked_up_to: Option<Millis>,
+    /// Each buyer's order times in the window.
+    buyers: HashMap<Box<str>, VecDeque<Millis>>,
+    /// Buyers at or over the repeat threshold, when they got there.
+    repeaters: TimedLog<Box<str>>,
+    scanless: RateWindow<Box<str>>,
+    cluster: TimedLog<(Box<str>, Box<str>)>,
+}
+
+impl State {
+    pub fn sweep(&mut self, cfg: &FalseTransactionsConfig, now: Millis) -> bool {
+        let len = hours_ms(cfg.window_hours);
+        self.recent.expire(brushing_ms(cfg) + 1, now);
+        self.buyers.retain(|_, q| {
+            while q.front().is_some_and(|t| *t <= now - len) {
+                q.pop_front();
+            }
+            !q.is_empty()
+        });
+        self.repeaters.expire(len, now);
+        self.cluster.expire(len, now);
+        let scanless = self.scanless.sweep(span(cfg), now);
+        self.recent.is_empty()
+            && self.buyers.is_empty()
+            && self.repeaters.is_empty()
+            && self.cluster.is_empty()
+            && scanless
+    }
+}
+
+fn brushing_ms(cfg: &FalseTransactionsConfig) -> i64 {
+    (cfg.brushing_window_minutes * 60_000.0).round() as i64
+}
+
+fn span(cfg: &FalseTransactionsConfig) -> Span {
+    RateWindow::<()>::span(hours_ms(cfg.window_hours))
+}
+
+/// Records an order. Returns the event time at which to run the brushing check for the orders up
+/// to this one, if none is scheduled for that time yet.
+pub fn on_order(
+    cfg: &FalseTransactionsConfig,
+    seller: &mut SellerState,
+    seller_id: &str,
+    ev: &Event,
+    o: &OrderPlaced,
+    em: &mut Emitter,
+) -> Option<Millis> {
+    let st = &mut seller.false_transactions;
+    st.recent.push(ev.ts, (o.buyer_id.clone(), o.order_id.clone()));
+    let check = (st.checked_up_to != Some(ev.ts)).then(|| {
+        st.checked_up_to = Some(ev.ts);
+        ev.ts + 1
+    });
+
+    let len = hours_ms(cfg.window_hours);
+    let q = st.buyers.entry(o.buyer_id.clone()).or_default();
+    q.push_back(ev.ts);
+    while q.front().is_some_and(|t| *t <= ev.ts - len) {
+        q.pop_front();
+    }
+    if q.len() >= cfg.repeat_min_orders as usize {
+        st.repeaters.push(ev.ts, o.buyer_id.clone());
+    }
+    st.repeaters.expire(len, ev.ts);
+    let mut repeat: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, b) in st.repeaters.iter() {
+        repeat.insert(b, st.buyers.get(b).map_or(0, |q| q.len()));
+    }
+    if repeat.len() >= cfg.repeat_min_buyers as usize {
+        let n = repeat.len();
+        let evidence = json!({
+            "window_hours": cfg.window_hours,
+            "repeat_buyers": repeat,
+            "thresholds": { "repeat_min_orders": cfg.repeat_min_orders, "repeat_min_buyers": cfg.repeat_min_buyers },
+        });
+        let message = format!(
+            "Seller {seller_id}: {n} buyers each placed ≥{} orders with this seller within {}h (order farming).",
+            cfg.repeat_min_orders, cfg.window_hours
+        );
+        let score = excess(n as f64, cfg.repeat_min_buyers as f64);
+        let f = Finding::at_event("false_transactions.repeat_buyers", &cfg.severity, score, ev, evidence, message);
+        em.emit(seller_id, seller, f);
+    }
+    check
+}
+
+/// Timer: all orders up to `at − 1` are in; check every interval ending at that time.
+pub fn on_brushing_check(
+    cfg: &FalseTransactionsConfig,
+    seller: &mut SellerState,
+    seller_id: &str,
+    at: Millis,
+    em: &mut Emitter,
+) {
+    let end = at - 1;
+    let window = brushing_ms(cfg);
+    let st = &mut seller.false_transactions;
+    // Keep [end − window, end]: the interval is closed at both ends.
+    st.recent.expire(window + 1, end);
+    let orders: Vec<&(Millis, (Box<str>, Box<str>))> = st.recent.iter().filter(|(t, _)| *t <= end).collect();
+    if orders.last().is_none_or(|(t, _)| *t != end) {
+        return;
+    }
+    let k = cfg.brushing_min_orders_per_buyer as usize;
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut best: Option<(usize, usize, usize)> = None; // (start index, orders, unique)
+    for i in (0..orders.len()).rev() {
+        *counts.entry(&orders[i].1 .0).or_default() += 1;
+        let starts_group = i == 0 || orders[i - 1].0 < orders[i].0;
+        let n = orders.len() - i;
+        if starts_group && n >= k * counts.len() {
+            let better = best.is_none_or(|(_, bn, bu)| n * bu > bn * counts.len());
+            if better {
+                best = Some((i, n, counts.len()));
+            }
+        }
+    }
+    let Some((start, n, unique)) = best else { return };
+    let run = &orders[start..];
+    let mut by_buyer: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, (b, _)) in run.iter().copied() {
+        *by_buyer.entry(b).or_default() += 1;
+    }
+    let ratio = n as f64 / unique as f64;
+    let evidence = json!({
+        "interval_start": rfc3339(run[0].0),
+        "interval_end": rfc3339(end),
+        "orders": n,
+        "unique_buyers": unique,
+        "orders_per_buyer": round3(ratio),
+        "orders_by_buyer": by_buyer,
+        "order_ids": run.iter().map(|(_, (_, o))| &**o).collect::<Vec<_>>(),
+        "thresholds": { "window_minutes": cfg.brushing_window_minutes, "min_orders_per_buyer": k },
+    });
+    let message = format!(
+        "Seller {seller_id}: {n} orders from {unique} buyers between {} and {} ({ratio:.1} per buyer): order brushing.",
+        rfc3339(run[0].0),
+        rfc3339(end)
+    );
+    let score = excess(ratio, k as f64);
+    em.emit(
+        seller_id,
+        seller,
+        Finding {
+            rule: "false_transactions.order_brushing",
+            score,
+            severity: cfg.severity.severity(score),
+            trigger: format!("order_brushing@{end}"),
+            event_time: end,
+            evidence,
+            message,
+        },
+    );
+}
+
+/// A buyer confirmed delivery: was the parcel ever scanned by a carrier?
+pub fn on_delivered(
+    cfg: &FalseTransactionsConfig,
+    seller: &mut SellerState,
+    seller_id: &str,
+    ev: &Event,
+    order_id: &str,
+    em: &mut Emitter,
+) {
+    let sp = span(cfg);
+    let scanless = seller.orders.get(order_id).is_some_and(|o| o.shipped_ts.is_some() && !o.scanned);
+    let st = &mut seller.false_transactions.scanless;
+    st.count_total(sp, ev.ts);
+    if !scanless {
+        return;
+    }
+    st.flag(ev.ts, order_id.into());
+    let counts = st.counts(sp, ev.ts);
+    let items = st.flagged.iter().map(|(t, o)| json!({ "order_id": &**o, "delivered_at": rfc3339(*t) })).collect();
+    let policy = RatePolicy {
+        rule: "false_transactions.scanless_delivery",
+        window_hours: cfg.window_hours,
+        min_count: cfg.scanless_min_orders,
+        min_ratio: cfg.scanless_min_ratio,
+        scale: &cfg.severity,
+        flagged_as: "never scanned by a carrier",
+        out_of: "orders confirmed delivered",
+    };
+    if let Some(f) = policy.finding(seller_id, counts, items, ev.event_id.to_string(), ev.ts) {
+        em.emit(seller_id, seller, f);
+    }
+}
+
+/// A five-star review: from a new account that bought the seller's cheapest item?
+pub fn on_review(
+    cfg: &FalseTransactionsConfig,
+    seller: &mut SellerState,
+    seller_id: &str,
+    ev: &Event,
+    r: &Review,
+    em: &mut Emitter,
+) {
+    if r.rating != 5 {
+        return;
+    }
+    let Some(order) = seller.orders.get(&r.order_id) else { return };
+    let created = r.buyer_created_at.or(order.buyer_created_at);
+    let new_account = created.is_some_and(|c| ev.ts - c < hours_ms(cfg.new_account_days * 24.0));
+    let cheapest = seller.listings.cheapest_price().is_some_and(|p| order.price > 0.0 && order.price <= p * 1.000_001);
+    if !(new_account && cheapest) {
+        return;
+    }
+    let len = hours_ms(cfg.window_hours);
+    let st = &mut seller.false_transactions.cluster;
+    st.push(ev.ts, (r.buyer_id.clone(), r.order_id.clone()));
+    st.expire(len, ev.ts);
+    let buyers: std::collections::BTreeSet<&str> = st.iter().map(|(_, (b, _))| &**b).collect();
+    if buyers.len() < cfg.cluster_min_buyers as usize {
+        return;
+    }
+    let n = buyers.len();
+    let evidence = json!({
+        "window_hours": cfg.window_hours,
+        "new_account_buyers": buyers,
+        "reviews": st.iter().map(|(t, (b, o))| json!({ "buyer_id": &**b, "order_id": &**o, "at": rfc3339(*t) })).collect::<Vec<_>>(),
+        "thresholds": { "cluster_min_buyers": cfg.cluster_min_buyers, "new_account_days": cfg.new_account_days },
+    });
+    let message = format!(
+        "Seller {seller_id}: {n} accounts younger than {} days bought its cheapest item and rated it five stars within {}h.",
+        cfg.new_account_days, cfg.window_hours
+    );
+    let score = excess(n as f64, cfg.cluster_min_buyers as f64);
+    let f = Finding::at_event("false_transactions.new_account_cluster", &cfg.severity, score, ev, evidence, message);
+    em.emit(seller_id, seller, f);
+}

@@ -1,0 +1,92 @@
+//! `slow_response` (seed rule: respond to buyer messages within 24 hours). A buyer message opens a
+//! turn in its conversation with an event-time timer at `reply_within_hours`; a seller reply closes
+//! it. Seller alert: ≥ `min_unanswered` turns unanswered in time and ≥ `min_ratio` of the turns in
+//! the window. Further buyer messages while a turn is open do not restart its clock.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use super::policy::RatePolicy;
+use super::state::SellerState;
+use super::Emitter;
+use crate::alert::rfc3339;
+use crate::config::SlowResponseConfig;
+use crate::decode::{hours_ms, Millis};
+use crate::window::{RateWindow, Span};
+
+#[derive(Debug, Default)]
+pub struct State {
+    /// Open turns: conversation → time of the first unanswered buyer message.
+    open: HashMap<Box<str>, Millis>,
+    window: RateWindow<(Box<str>, Millis)>,
+}
+
+impl State {
+    pub fn sweep(&mut self, cfg: &SlowResponseConfig, now: Millis) -> bool {
+        // A turn older than the window can no longer count anywhere.
+        let len = hours_ms(cfg.window_hours + cfg.reply_within_hours);
+        self.open.retain(|_, t| *t > now - len);
+        self.window.sweep(span(cfg), now) && self.open.is_empty()
+    }
+}
+
+fn span(cfg: &SlowResponseConfig) -> Span {
+    RateWindow::<()>::span(hours_ms(cfg.window_hours))
+}
+
+/// Returns the reply deadline to schedule when this message opens a turn.
+pub fn on_buyer_message(
+    cfg: &SlowResponseConfig,
+    seller: &mut SellerState,
+    conversation: &str,
+    ts: Millis,
+) -> Option<Millis> {
+    let st = &mut seller.slow_response;
+    if st.open.contains_key(conversation) {
+        return None;
+    }
+    st.open.insert(conversation.into(), ts);
+    st.window.count_total(span(cfg), ts);
+    Some(ts + hours_ms(cfg.reply_within_hours))
+}
+
+pub fn on_reply(seller: &mut SellerState, conversation: &str) {
+    seller.slow_response.open.remove(conversation);
+}
+
+/// Timer: the turn opened at `opened` is due.
+pub fn on_deadline(
+    cfg: &SlowResponseConfig,
+    seller: &mut SellerState,
+    seller_id: &str,
+    (conversation, opened, message_event): (&str, Millis, &str),
+    due: Millis,
+    em: &mut Emitter,
+) {
+    let st = &mut seller.slow_response;
+    if st.open.get(conversation) != Some(&opened) {
+        return;
+    }
+    st.open.remove(conversation);
+    st.window.flag(due, (conversation.into(), opened));
+    let counts = st.window.counts(span(cfg), due);
+    let items = st
+        .window
+        .flagged
+        .iter()
+        .map(|(_, (c, o))| json!({ "conversation_id": &**c, "buyer_message_at": rfc3339(*o) }))
+        .collect();
+    let policy = RatePolicy {
+        rule: "slow_response",
+        window_hours: cfg.window_hours,
+        min_count: cfg.min_unanswered,
+        min_ratio: cfg.min_ratio,
+        scale: &cfg.severity,
+        flagged_as: "not answered within the reply deadline",
+        out_of: "buyer messages",
+    };
+    if let Some(f) = policy.finding(seller_id, counts, items, format!("{message_event}#no_reply"), due) {
+        em.emit(seller_id, seller, f);
+    }
+}
