@@ -24,10 +24,13 @@ use crate::config::FalseTransactionsConfig;
 use crate::decode::{hours_ms, Event, Millis, OrderPlaced, Review};
 use crate::window::{RateWindow, Span, TimedLog};
 
+/// (buyer, order id) of one order.
+type OrderOf = (Box<str>, Box<str>);
+
 #[derive(Debug, Default)]
 pub struct State {
-    /// Orders of the brushing window: (buyer, order id), exact.
-    recent: TimedLog<(Box<str>, Box<str>)>,
+    /// Orders of the brushing window, exact.
+    recent: TimedLog<OrderOf>,
     /// Event time of the last order that has a brushing check scheduled.
     checked_up_to: Option<Millis>,
     /// Each buyer's order times in the window.
@@ -129,7 +132,7 @@ pub fn on_brushing_check(
     let st = &mut seller.false_transactions;
     // Keep [end − window, end]: the interval is closed at both ends.
     st.recent.expire(window + 1, end);
-    let orders: Vec<&(Millis, (Box<str>, Box<str>))> = st.recent.iter().filter(|(t, _)| *t <= end).collect();
+    let orders: Vec<&(Millis, OrderOf)> = st.recent.iter().filter(|(t, _)| *t <= end).collect();
     if orders.last().is_none_or(|(t, _)| *t != end) {
         return;
     }
