@@ -61,13 +61,22 @@ fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
 }
 
 /// Every alert rule name, for pre-creating label values so dashboards show zeros, not gaps.
-pub const RULES: [&str; 6] = [
+pub const RULES: [&str; 15] = [
     "fake_shipment",
     "rating_manipulation.suspicious_reviews",
     "rating_manipulation.burst",
+    "rating_manipulation.ring",
     "price_dumping",
     "price_dumping.dump_and_raise",
     "shipping_fee_inflation",
+    "false_transactions.order_brushing",
+    "false_transactions.repeat_buyers",
+    "false_transactions.scanless_delivery",
+    "false_transactions.new_account_cluster",
+    "phantom_listing",
+    "late_dispatch",
+    "small_parcel_restriction",
+    "slow_response",
 ];
 
 impl Metrics {

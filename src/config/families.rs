@@ -95,6 +95,12 @@ pub struct RatingConfig {
     pub burst_delivery_days: u32,
     #[serde(default = "default_rm_per_delivery")]
     pub burst_per_delivery: f64,
+    #[serde(default = "default_rm_ring_hours")]
+    pub ring_window_hours: f64,
+    #[serde(default = "default_rm_ring_buyers")]
+    pub ring_min_buyers: u32,
+    #[serde(default = "default_rm_ring_sellers")]
+    pub ring_min_sellers: u32,
     #[serde(default = "default_rm_severity")]
     pub severity: SeverityScale,
 }
@@ -144,6 +150,18 @@ fn default_rm_delivery_days() -> u32 {
 /// …so a burst alerts only when five-star reviews outnumber those deliveries (one review per order at most).
 fn default_rm_per_delivery() -> f64 {
     1.0
+}
+/// Review rings work over days, not hours ("within days"): two weeks of five-star reviews.
+fn default_rm_ring_hours() -> f64 {
+    14.0 * 24.0
+}
+/// A ring is at least 4 buyers… (3 relatives buying from the same 3 shops happen; 4 × 3 rarely)
+fn default_rm_ring_buyers() -> u32 {
+    4
+}
+/// …who all rated the same ≥ 3 sellers five stars.
+fn default_rm_ring_sellers() -> u32 {
+    3
 }
 fn default_rm_severity() -> SeverityScale {
     SeverityScale { medium: 1.0, high: 2.0, critical: 4.0 }

@@ -165,6 +165,13 @@ impl Config {
         positive("rating_manipulation.baseline_floor_per_day", r.baseline_floor_per_day)?;
         positive("rating_manipulation.burst_delivery_days", r.burst_delivery_days as f64)?;
         non_negative("rating_manipulation.burst_per_delivery", r.burst_per_delivery)?;
+        positive("rating_manipulation.ring_window_hours", r.ring_window_hours)?;
+        positive("rating_manipulation.ring_min_buyers", r.ring_min_buyers.max(1) as f64 - 1.0).map_err(|_| {
+            invalid("rating_manipulation.ring_min_buyers", "must be at least 2", "a ring has several buyers")
+        })?;
+        positive("rating_manipulation.ring_min_sellers", r.ring_min_sellers.max(1) as f64 - 1.0).map_err(|_| {
+            invalid("rating_manipulation.ring_min_sellers", "must be at least 2", "a ring spans several sellers")
+        })?;
         r.severity.validate("rating_manipulation.severity")?;
 
         let p = &self.price_dumping;

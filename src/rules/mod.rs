@@ -12,6 +12,7 @@ pub mod phantom_listing;
 pub mod policy;
 pub mod price_dumping;
 pub mod rating;
+pub mod ring;
 pub mod shipping_fee;
 pub mod slow_response;
 pub mod small_parcel;
@@ -173,6 +174,7 @@ impl Detector {
         let cfg = &self.cfg;
         let market = &mut self.market;
         let sid: &str = &ev.seller_id;
+        let mut ring_block = None;
         match &ev.body {
             Body::Listing(l) => {
                 let flagged = if cfg.price_dumping.enabled {
@@ -236,6 +238,12 @@ impl Detector {
             Body::Review(r) => {
                 if cfg.rating_manipulation.enabled {
                     rating::on_review(&cfg.rating_manipulation, seller, sid, ev, r, &mut em);
+                    if r.rating == 5 {
+                        let rc = &cfg.rating_manipulation;
+                        let (b, s) = (rc.ring_min_buyers as usize, rc.ring_min_sellers as usize);
+                        let window = hours_ms(rc.ring_window_hours);
+                        ring_block = market.reviews.add((&r.buyer_id, sid, ev.ts), window, b, s);
+                    }
                 }
                 if cfg.false_transactions.enabled {
                     false_transactions::on_review(&cfg.false_transactions, seller, sid, ev, r, &mut em);
@@ -284,6 +292,35 @@ impl Detector {
                 }
             }
             Body::SellerReply { conversation_id } => slow_response::on_reply(seller, conversation_id),
+        }
+        if let Some(block) = ring_block {
+            self.emit_ring(&block, ev, out);
+        }
+    }
+
+    /// A review ring alerts every seller in the block (each through its own cooldown).
+    fn emit_ring(&mut self, block: &ring::Block, ev: &Event, out: &mut Vec<Alert>) {
+        let rc = &self.cfg.rating_manipulation;
+        let cooldown_ms = hours_ms(self.cfg.alerts.cooldown_hours);
+        let (nb, ns) = (block.buyers.len(), block.sellers.len());
+        let score = ((nb as f64 / rc.ring_min_buyers as f64) * (ns as f64 / rc.ring_min_sellers as f64)).sqrt();
+        let evidence = serde_json::json!({
+            "buyers": block.buyers,
+            "sellers": block.sellers,
+            "window_hours": rc.ring_window_hours,
+            "completed_by": { "buyer_id": match &ev.body { Body::Review(r) => &*r.buyer_id, _ => "" }, "seller_id": &*ev.seller_id },
+            "thresholds": { "ring_min_buyers": rc.ring_min_buyers, "ring_min_sellers": rc.ring_min_sellers },
+        });
+        for seller_id in &block.sellers {
+            let Some(state) = self.sellers.get_mut(seller_id) else { continue };
+            let others = ns - 1;
+            let message = format!(
+                "Seller {seller_id}: the same {nb} buyers rated it and {others} other sellers five stars within {}h (review ring).",
+                rc.ring_window_hours
+            );
+            let mut em = Emitter { cooldown_ms, out, suppressed: &mut self.stats.suppressed_by_rule };
+            let f = Finding::at_event("rating_manipulation.ring", &rc.severity, score, ev, evidence.clone(), message);
+            em.emit(seller_id, state, f);
         }
     }
 

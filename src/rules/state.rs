@@ -251,6 +251,9 @@ pub struct TrackingUse {
 
 /// Cross-seller baselines and indexes.
 pub struct Market {
+    /// Five-star reviews by buyer and by seller: the review-ring view.
+    pub reviews: super::ring::ReviewGraph,
+    ring_window_ms: i64,
     category_prices: HashMap<Box<str>, WindowedMedian>,
     fees: HashMap<(Box<str>, u8), WindowedMedian>,
     tracking: HashMap<Box<str>, TrackingUse>,
@@ -264,6 +267,8 @@ pub struct Market {
 impl Market {
     pub fn new(cfg: &Config) -> Self {
         Market {
+            reviews: Default::default(),
+            ring_window_ms: hours_ms(cfg.rating_manipulation.ring_window_hours),
             category_prices: HashMap::new(),
             fees: HashMap::new(),
             tracking: HashMap::new(),
@@ -306,6 +311,7 @@ impl Market {
     }
 
     pub fn sweep(&mut self, now: Millis) {
+        self.reviews.sweep(now, self.ring_window_ms);
         let cutoff = now - self.reuse_window_ms;
         while self.tracking_expiry.front().is_some_and(|(t, _)| *t < cutoff) {
             if let Some((t, n)) = self.tracking_expiry.pop_front() {

@@ -123,3 +123,32 @@ fn four_star_reviews_are_not_counted() {
     }
     assert!(k.rules_for("s").is_empty());
 }
+
+#[test]
+fn review_ring_alerts_every_seller_in_the_block() {
+    let mut k = Kit::only("rating_manipulation");
+    let mut t = T0;
+    for s in ["s1", "s2", "s3"] {
+        for b in ["b1", "b2", "b3", "b4"] {
+            t += 3 * H;
+            k.push(review(s, t, &format!("{s}-{b}"), b, 5, OLD));
+        }
+    }
+    // An unrelated honest buyer of s1 does not join the ring.
+    k.push(review("s1", t + H, "s1-x", "x", 5, OLD));
+    k.finish();
+    let ring: Vec<_> = k.alerts.iter().filter(|a| a.rule == "rating_manipulation.ring").collect();
+    let sellers: std::collections::BTreeSet<_> = ring.iter().map(|a| a.seller_id.as_str()).collect();
+    assert_eq!(sellers.into_iter().collect::<Vec<_>>(), ["s1", "s2", "s3"]);
+    assert_eq!(ring[0].evidence["buyers"], serde_json::json!(["b1", "b2", "b3", "b4"]));
+    assert!(ring[0].message.contains("the same 4 buyers"));
+
+    // Three buyers are not enough with the default policy.
+    let mut k = Kit::only("rating_manipulation");
+    for s in ["s1", "s2", "s3"] {
+        for b in ["b1", "b2", "b3"] {
+            k.push(review(s, T0 + H, &format!("{s}-{b}"), b, 5, OLD));
+        }
+    }
+    assert!(k.rules_for("s1").is_empty());
+}
