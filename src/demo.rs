@@ -40,6 +40,7 @@ pub struct DemoReport {
     pub labels: Vec<Label>,
     pub produced: u64,
     pub dead_letters: u64,
+    pub standing_updates: u64,
 }
 
 pub async fn run(base: &Config, opts: DemoOptions) -> anyhow::Result<DemoReport> {
@@ -60,6 +61,7 @@ pub async fn run(base: &Config, opts: DemoOptions) -> anyhow::Result<DemoReport>
     cluster.create_topic(&cfg.kafka.input_topic, 3, 1)?;
     cluster.create_topic(&cfg.kafka.alerts_topic, 1, 1)?;
     cluster.create_topic(&cfg.kafka.dlq_topic, 1, 1)?;
+    cluster.create_topic(&cfg.kafka.standing_topic, 1, 1)?;
     eprintln!(
         "demo: generated {} events from {} sellers ({} labelled fraudulent) + {} malformed",
         summary.events,
@@ -119,6 +121,7 @@ pub async fn run(base: &Config, opts: DemoOptions) -> anyhow::Result<DemoReport>
         labels: summary.labels,
         produced,
         dead_letters: progress.dead_letters.load(std::sync::atomic::Ordering::SeqCst),
+        standing_updates: progress.standing_delivered.load(std::sync::atomic::Ordering::SeqCst),
     })
 }
 
@@ -161,7 +164,7 @@ pub fn render(report: &DemoReport, show: usize) -> String {
     });
     let fraud: BTreeSet<&str> = report.labels.iter().map(|l| l.seller_id.as_str()).collect();
     out += "\nfamily                    alerts  sellers  labelled  caught  honest-flagged\n";
-    for family in ["fake_shipment", "rating_manipulation", "price_dumping", "shipping_fee_inflation"] {
+    for family in crate::rules::FAMILIES {
         let alerts = by_family.get(family).map_or(&[][..], |v| v.as_slice());
         let flagged: BTreeSet<&str> = alerts.iter().map(|a| a.seller_id.as_str()).collect();
         let want = labelled.get(family).cloned().unwrap_or_default();
@@ -177,9 +180,10 @@ pub fn render(report: &DemoReport, show: usize) -> String {
         );
     }
     out += &format!(
-        "\n{} messages in, {} alerts out, {} malformed messages dead-lettered.\n",
+        "\n{} messages in, {} alerts out, {} seller standing updates, {} malformed messages dead-lettered.\n",
         report.produced,
         report.alerts.len(),
+        report.standing_updates,
         report.dead_letters
     );
     out

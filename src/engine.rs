@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use crate::alert::{rfc3339, Alert};
 use crate::config::{Config, ConfigError};
 use crate::decode::{Event, EventType, Millis};
+use crate::rules::standing::Standing;
 use crate::rules::Detector;
 use crate::window::{Admission, Sequencer};
 
@@ -21,17 +22,19 @@ pub struct Step<T> {
     /// For each alert, the index in `done` of the event whose arrival produced it (`None` for
     /// timers fired by a flush or an idle partition): the start of its event-to-alert latency.
     pub causes: Vec<Option<usize>>,
+    /// Seller standing records published meanwhile (key = seller id, compacted topic).
+    pub standing: Vec<Standing>,
 }
 
 impl<T> Default for Step<T> {
     fn default() -> Self {
-        Step { done: Vec::new(), alerts: Vec::new(), causes: Vec::new() }
+        Step { done: Vec::new(), alerts: Vec::new(), causes: Vec::new(), standing: Vec::new() }
     }
 }
 
 impl<T> Step<T> {
     pub fn is_empty(&self) -> bool {
-        self.done.is_empty() && self.alerts.is_empty()
+        self.done.is_empty() && self.alerts.is_empty() && self.standing.is_empty()
     }
 }
 
@@ -153,6 +156,7 @@ impl<T> Engine<T> {
     }
 
     fn finish(&mut self, step: &mut Step<T>, start: usize) {
+        step.standing.extend(self.detector.take_standing());
         if step.alerts.len() == start {
             return;
         }

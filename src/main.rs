@@ -27,6 +27,9 @@ enum Cmd {
         input: String,
         #[arg(long, env = "SELLERGUARD_CONFIG")]
         config: Option<PathBuf>,
+        /// Also write seller standing records (JSON lines) to this file.
+        #[arg(long)]
+        standing: Option<PathBuf>,
     },
     /// Zero set-up demo on an in-process Kafka cluster with generated traffic.
     Demo {
@@ -139,15 +142,22 @@ fn main() -> anyhow::Result<()> {
                 res
             })
         }
-        Cmd::Replay { input, config } => {
+        Cmd::Replay { input, config, standing } => {
             let cfg = load_config(&config)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut standing_file = match &standing {
+                Some(p) => Some(std::io::BufWriter::new(
+                    std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+                )),
+                None => None,
+            };
+            let sw = standing_file.as_mut().map(|w| w as &mut dyn Write);
             let summary = if input == "-" {
-                replay::replay_to(&cfg, std::io::stdin().lock(), &mut out)?
+                replay::replay_to(&cfg, std::io::stdin().lock(), &mut out, sw)?
             } else {
                 let f = std::fs::File::open(&input).with_context(|| format!("opening {input}"))?;
-                replay::replay_to(&cfg, BufReader::with_capacity(1 << 20, f), &mut out)?
+                replay::replay_to(&cfg, BufReader::with_capacity(1 << 20, f), &mut out, sw)?
             };
             eprint!("{}", summary.render());
             Ok(())

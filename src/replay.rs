@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::decode::DecodeLimits;
 use crate::engine::{Engine, Step};
 use crate::intake::Intake;
+use crate::rules::standing::Standing;
 use crate::telemetry::Metrics;
 
 #[derive(Debug, Default, Clone)]
@@ -20,6 +21,7 @@ pub struct ReplaySummary {
     pub rejected: BTreeMap<String, u64>,
     pub alerts: BTreeMap<String, u64>,
     pub late: u64,
+    pub standing_updates: u64,
     pub sellers: usize,
     pub elapsed: Duration,
 }
@@ -51,6 +53,7 @@ impl ReplaySummary {
         for (r, n) in &self.rejected {
             s += &format!("  {r:<18} {n}\n");
         }
+        s += &format!("standing updates: {}\n", self.standing_updates);
         s += &format!("alerts: {}\n", self.alerts.values().sum::<u64>());
         for (r, n) in &self.alerts {
             s += &format!("  {r:<40} {n}\n");
@@ -59,8 +62,14 @@ impl ReplaySummary {
     }
 }
 
-/// Replays `input`, calling `on_alert` for each alert in output order.
-pub fn replay(cfg: &Config, input: impl BufRead, mut on_alert: impl FnMut(&Alert)) -> anyhow::Result<ReplaySummary> {
+/// What a replay produces, in output order.
+pub enum Output<'a> {
+    Alert(&'a Alert),
+    Standing(&'a Standing),
+}
+
+/// Replays `input`, calling `on_output` for each alert and standing record in output order.
+pub fn replay(cfg: &Config, input: impl BufRead, mut on_output: impl FnMut(Output)) -> anyhow::Result<ReplaySummary> {
     let started = Instant::now();
     let mut engine: Engine<u64> = Engine::new(cfg)?;
     let mut intake = Intake::new(
@@ -73,7 +82,11 @@ pub fn replay(cfg: &Config, input: impl BufRead, mut on_alert: impl FnMut(&Alert
     let mut emit = |step: &mut Step<u64>, summary: &mut ReplaySummary| {
         for a in step.alerts.drain(..) {
             *summary.alerts.entry(a.rule.clone()).or_default() += 1;
-            on_alert(&a);
+            on_output(Output::Alert(&a));
+        }
+        for s in step.standing.drain(..) {
+            summary.standing_updates += 1;
+            on_output(Output::Standing(&s));
         }
         step.done.clear();
         step.causes.clear();
@@ -105,21 +118,36 @@ pub fn replay(cfg: &Config, input: impl BufRead, mut on_alert: impl FnMut(&Alert
     Ok(summary)
 }
 
-/// The CLI form: alerts as JSON lines to `out`.
-pub fn replay_to(cfg: &Config, input: impl BufRead, out: &mut impl Write) -> anyhow::Result<ReplaySummary> {
-    let mut err = None;
-    let summary = replay(cfg, input, |a| {
-        if err.is_none() {
-            if let Err(e) =
-                serde_json::to_writer(&mut *out, a).map_err(std::io::Error::from).and_then(|_| out.write_all(b"\n"))
-            {
-                err = Some(e);
-            }
+/// The CLI form: alerts as JSON lines to `out`, standing records (if wanted) to `standing`.
+pub fn replay_to(
+    cfg: &Config,
+    input: impl BufRead,
+    out: &mut impl Write,
+    mut standing: Option<&mut dyn Write>,
+) -> anyhow::Result<ReplaySummary> {
+    let mut err: Option<std::io::Error> = None;
+    let summary = replay(cfg, input, |o| {
+        if err.is_some() {
+            return;
         }
+        let res = match (o, standing.as_deref_mut()) {
+            (Output::Alert(a), _) => write_line(&mut *out, a),
+            (Output::Standing(s), Some(w)) => write_line(w, s),
+            (Output::Standing(_), None) => Ok(()),
+        };
+        err = res.err();
     })?;
     if let Some(e) = err {
         return Err(e.into());
     }
     out.flush()?;
+    if let Some(w) = standing {
+        w.flush()?;
+    }
     Ok(summary)
+}
+
+fn write_line(w: &mut (impl Write + ?Sized), v: &impl serde::Serialize) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *w, v)?;
+    w.write_all(b"\n")
 }

@@ -45,6 +45,7 @@ pub struct Progress {
     pub inflight: AtomicU64,
     pub alerts_delivered: AtomicU64,
     pub dead_letters: AtomicU64,
+    pub standing_delivered: AtomicU64,
 }
 
 impl Progress {
@@ -71,11 +72,13 @@ fn batch(
     let (producer, metrics, progress) = (producer.clone(), metrics.clone(), progress.clone());
     let alerts_topic = cfg.kafka.alerts_topic.clone();
     let dlq_topic = cfg.kafka.dlq_topic.clone();
+    let standing_topic = cfg.kafka.standing_topic.clone();
     Box::pin(async move {
         let sends = records.iter().map(|(rec, since)| {
             let topic = match rec.destination {
                 Destination::Alerts => &alerts_topic,
                 Destination::DeadLetter => &dlq_topic,
+                Destination::Standing => &standing_topic,
             };
             let (producer, metrics, progress) = (&producer, &metrics, &progress);
             async move {
@@ -98,6 +101,10 @@ fn batch(
                     Destination::DeadLetter => {
                         metrics.dead_letters.inc();
                         progress.dead_letters.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Destination::Standing => {
+                        metrics.standing_updates.inc();
+                        progress.standing_delivered.fetch_add(1, Ordering::SeqCst);
                     }
                 }
             }
@@ -129,6 +136,9 @@ impl Loop {
         for (alert, cause) in step.alerts.iter().zip(&step.causes) {
             let since = cause.map(|i| step.done[i].received).or(current.map(|t| t.received));
             records.push((sink::alert_record(alert), since));
+        }
+        if publishes_standing(&self.cfg) {
+            records.extend(step.standing.iter().map(|s| (sink::standing_record(s), None)));
         }
         if let Some(dl) = dead_letter {
             records.push((dl, None));
@@ -183,6 +193,10 @@ impl Loop {
         self.progress.buffered.store(self.engine.buffered() as u64, Ordering::SeqCst);
         self.progress.inflight.store(self.inflight.len() as u64, Ordering::SeqCst);
     }
+}
+
+fn publishes_standing(cfg: &Config) -> bool {
+    cfg.standing.enabled && !cfg.kafka.standing_topic.is_empty()
 }
 
 /// Fails fast, naming the key to fix, when a topic is missing: producing to a missing topic would

@@ -25,6 +25,7 @@ pub struct Metrics {
     pub alerts: IntCounterVec,
     pub suppressed: IntCounterVec,
     pub dead_letters: IntCounter,
+    pub standing_updates: IntCounter,
     pub produce_errors: IntCounterVec,
     pub kafka_errors: IntCounter,
     pub rebalances: IntCounterVec,
@@ -104,6 +105,7 @@ impl Metrics {
                 &["rule"],
             ),
             dead_letters: counter(&r, "sellerguard_dead_letters_total", "Messages written to the dead-letter topic."),
+            standing_updates: counter(&r, "sellerguard_standing_updates_total", "Seller standing records published."),
             produce_errors: counter_vec(
                 &r,
                 "sellerguard_produce_errors_total",

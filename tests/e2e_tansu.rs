@@ -65,10 +65,11 @@ fn without_wall_clock(mut a: Alert) -> Alert {
 async fn service_through_tansu_matches_replay() {
     let broker = Tansu::start();
     let bootstrap = broker.bootstrap();
-    let (input, alerts_topic, dlq) = ("events-e2e", "alerts-e2e", "dlq-e2e");
+    let (input, alerts_topic, dlq, standing) = ("events-e2e", "alerts-e2e", "dlq-e2e", "standing-e2e");
     create_topic(&bootstrap, input, 3).await;
     create_topic(&bootstrap, alerts_topic, 1).await;
     create_topic(&bootstrap, dlq, 1).await;
+    create_topic(&bootstrap, standing, 1).await;
 
     // Traffic: every family's fraud, honest sellers, events out of order within the bound.
     let gen = GenConfig { seed: 7, sellers: 60, days: 9, fraud_share: 0.2, ..GenConfig::default() };
@@ -84,7 +85,11 @@ async fn service_through_tansu_matches_replay() {
     std::fs::write(&file, lines.iter().map(|(_, l)| format!("{l}\n")).collect::<String>()).unwrap();
 
     // Replay: the reference.
-    let out = Command::new(sellerguard_bin()).args(["replay", file.to_str().unwrap()]).output().unwrap();
+    let standing_file = dir.path().join("standing.jsonl");
+    let out = Command::new(sellerguard_bin())
+        .args(["replay", file.to_str().unwrap(), "--standing", standing_file.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "replay failed: {}", String::from_utf8_lossy(&out.stderr));
     let expected: Vec<Alert> =
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -104,7 +109,8 @@ async fn service_through_tansu_matches_replay() {
     let metrics_addr = format!("127.0.0.1:{}", free_port());
     let group = unique_group("sellerguard-e2e");
     let cfg = dir.path().join("sellerguard.toml");
-    std::fs::write(&cfg, "[service]\nidle_flush_ms = 1000\n").unwrap();
+    std::fs::write(&cfg, format!("[service]\nidle_flush_ms = 1000\n[kafka]\nstanding_topic = \"{standing}\"\n"))
+        .unwrap();
     let mut child = Command::new(sellerguard_bin())
         .args(["run", "--config", cfg.to_str().unwrap(), "--brokers", &bootstrap, "--input-topic", input])
         .args(["--alerts-topic", alerts_topic, "--dlq-topic", dlq, "--group-id", &group])
@@ -130,6 +136,25 @@ async fn service_through_tansu_matches_replay() {
     let by_id =
         |v: Vec<Alert>| v.into_iter().map(|a| (a.alert_id.clone(), without_wall_clock(a))).collect::<BTreeMap<_, _>>();
     assert_eq!(by_id(got), by_id(expected.clone()));
+
+    // Seller standing: the compacted topic holds exactly replay's records, keyed by seller.
+    let want_standing: BTreeSet<String> =
+        std::fs::read_to_string(&standing_file).unwrap().lines().map(String::from).collect();
+    assert!(want_standing.len() > 60, "standing records for the sellers: {}", want_standing.len());
+    let got_standing = tokio::task::spawn_blocking({
+        let b = bootstrap.clone();
+        let n = want_standing.len();
+        move || consume_all(&b, standing, n, Duration::from_secs(2), Duration::from_secs(60))
+    })
+    .await
+    .unwrap();
+    for r in &got_standing {
+        let v: serde_json::Value = serde_json::from_slice(&r.payload).unwrap();
+        assert_eq!(r.key.as_deref(), v["seller_id"].as_str());
+    }
+    let got_standing: BTreeSet<String> =
+        got_standing.iter().map(|r| String::from_utf8(r.payload.clone()).unwrap()).collect();
+    assert_eq!(got_standing, want_standing);
 
     // Dead letters: raw bytes plus reason and source headers.
     let dead = tokio::task::spawn_blocking({

@@ -11,8 +11,10 @@ use crate::rules::tracking::CarrierRegistry;
 
 mod families;
 mod fulfilment;
+mod standing;
 pub use families::*;
 pub use fulfilment::*;
+pub use standing::*;
 
 /// The config embedded in the binary: `sellerguard demo` and tests run on it with no file at hand.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -63,6 +65,8 @@ pub struct Config {
     pub small_parcel_restriction: SmallParcelConfig,
     #[serde(default)]
     pub slow_response: SlowResponseConfig,
+    #[serde(default)]
+    pub standing: StandingConfig,
 }
 
 impl Default for Config {
@@ -227,6 +231,15 @@ impl Config {
         positive("slow_response.reply_within_hours", r.reply_within_hours)?;
         rate_rule("slow_response", r.window_hours, ("min_unanswered", r.min_unanswered), r.min_ratio)?;
         r.severity.validate("slow_response.severity")?;
+        let st = &self.standing;
+        positive("standing.window_days", st.window_days)?;
+        if !(1..=5).contains(&st.positive_min_rating) {
+            return Err(invalid("standing.positive_min_rating", "must be a rating 1–5", "4 counts 4 and 5 stars"));
+        }
+        ratio("standing.material_change", st.material_change)?;
+        non_negative("standing.min_interval_minutes", st.min_interval_minutes)?;
+        non_negative("standing.good_seller_min_age_days", st.good_seller_min_age_days)?;
+        ratio("standing.good_seller_min_positive", st.good_seller_min_positive)?;
         Ok(())
     }
 
@@ -295,6 +308,9 @@ pub struct KafkaConfig {
     pub dlq_topic: String,
     #[serde(default = "default_group_id")]
     pub group_id: String,
+    /// Compacted topic of seller standing records (key = seller id); empty disables publishing.
+    #[serde(default = "default_standing_topic")]
+    pub standing_topic: String,
     /// librdkafka properties for both clients (security.protocol, ssl.*, sasl.* …), passed through.
     #[serde(default)]
     pub common: BTreeMap<String, String>,
@@ -328,6 +344,9 @@ fn default_dlq_topic() -> String {
 }
 fn default_group_id() -> String {
     "sellerguard".into()
+}
+fn default_standing_topic() -> String {
+    "sellerguard-seller-standing".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -85,7 +85,8 @@ fn span(cfg: &FakeShipmentConfig) -> Span {
     RateWindow::<Flagged>::span(hours_ms(cfg.window_hours))
 }
 
-/// Handles `order_shipped`; returns the event time at which the scan deadline expires.
+/// Handles `order_shipped`; returns the event time at which the scan deadline expires, and
+/// whether the tracking number was valid and unused (for the seller's standing).
 #[allow(clippy::too_many_arguments)]
 pub fn on_shipped(
     cfg: &Config,
@@ -96,7 +97,7 @@ pub fn on_shipped(
     ev: &Event,
     s: &OrderShipped,
     em: &mut Emitter,
-) -> Millis {
+) -> (Millis, bool) {
     let fc = &cfg.fake_shipment;
     seller.fake_shipment.window.count_total(span(fc), ev.ts);
 
@@ -118,11 +119,12 @@ pub fn on_shipped(
         method,
         no_scan: false,
     };
-    if flag.invalid.is_some() || flag.reused_by.is_some() || flag.method.is_some() {
+    let tracking_ok = flag.invalid.is_none() && flag.reused_by.is_none();
+    if !tracking_ok || flag.method.is_some() {
         seller.fake_shipment.window.flag(ev.ts, flag);
         evaluate(fc, seller, seller_id, ev.ts, ev.event_id.to_string(), em);
     }
-    ev.ts + hours_ms(fc.scan_deadline_hours)
+    (ev.ts + hours_ms(fc.scan_deadline_hours), tracking_ok)
 }
 
 /// The scan deadline of a shipment passed: flag it if the carrier never scanned it.

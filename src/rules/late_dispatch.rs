@@ -28,7 +28,8 @@ fn span(cfg: &LateDispatchConfig) -> Span {
     RateWindow::<()>::span(hours_ms(cfg.window_hours))
 }
 
-/// Timer: order `order_id` (placed by event `placed_event`) is due now.
+/// Timer: order `order_id` (placed by event `placed_event`) is due now. Returns whether it shipped
+/// on time (`None` when it does not count: unknown or cancelled). Alerts only when enabled.
 pub fn on_due(
     cfg: &LateDispatchConfig,
     seller: &mut SellerState,
@@ -36,17 +37,20 @@ pub fn on_due(
     (order_id, placed_event): (&str, &str),
     due: Millis,
     em: &mut Emitter,
-) {
-    let Some(order) = seller.orders.get(order_id) else { return };
+) -> Option<bool> {
+    let order = seller.orders.get(order_id)?;
     if order.cancelled {
-        return;
+        return None;
     }
     let late = order.shipped_ts.is_none_or(|t| t > due);
+    if !cfg.enabled {
+        return Some(!late);
+    }
     let placed = order.placed_ts;
     let st = &mut seller.late_dispatch.window;
     st.count_total(span(cfg), due);
     if !late {
-        return;
+        return Some(true);
     }
     st.flag(due, (order_id.into(), placed));
     let counts = st.counts(span(cfg), due);
@@ -67,4 +71,5 @@ pub fn on_due(
     if let Some(f) = policy.finding(seller_id, counts, items, format!("{placed_event}#late"), due) {
         em.emit(seller_id, seller, f);
     }
+    Some(false)
 }

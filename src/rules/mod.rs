@@ -16,6 +16,7 @@ pub mod ring;
 pub mod shipping_fee;
 pub mod slow_response;
 pub mod small_parcel;
+pub mod standing;
 pub mod state;
 pub mod tracking;
 
@@ -26,6 +27,19 @@ use crate::config::Config;
 use crate::decode::{hours_ms, Body, Event, Millis};
 use crate::window::TimerQueue;
 pub use state::{Market, OrderRec, SellerState};
+
+/// The rule families, in the order reports list them.
+pub const FAMILIES: [&str; 9] = [
+    "fake_shipment",
+    "rating_manipulation",
+    "price_dumping",
+    "shipping_fee_inflation",
+    "false_transactions",
+    "phantom_listing",
+    "late_dispatch",
+    "small_parcel_restriction",
+    "slow_response",
+];
 
 /// What a family found: everything the alert needs except the id and wall-clock time.
 pub struct Finding {
@@ -77,6 +91,7 @@ impl Emitter<'_> {
             *self.suppressed.entry(f.rule).or_default() += 1;
             return;
         }
+        seller.standing.violation(f.event_time, f.rule, f.severity);
         self.out.push(Alert {
             alert_id: alert_id(f.rule, seller_id, &f.trigger),
             rule: f.rule.to_string(),
@@ -132,6 +147,7 @@ pub struct Detector {
     market: Market,
     timers: TimerQueue<Timer>,
     next_sweep: Millis,
+    standing_out: Vec<standing::Standing>,
     pub stats: DetectorStats,
 }
 
@@ -152,6 +168,7 @@ impl Detector {
             sellers: HashMap::new(),
             timers: TimerQueue::default(),
             next_sweep: Millis::MIN,
+            standing_out: Vec::new(),
             stats: DetectorStats::default(),
         })
     }
@@ -164,12 +181,26 @@ impl Detector {
         self.timers.len()
     }
 
+    /// Standing records published since the last call, in publication order.
+    pub fn take_standing(&mut self) -> Vec<standing::Standing> {
+        std::mem::take(&mut self.standing_out)
+    }
+
+    fn publish_standing(&mut self, seller_id: &str, now: Millis) {
+        let cfg = &self.cfg.standing;
+        if let Some(s) = self.sellers.get_mut(seller_id).filter(|_| cfg.enabled) {
+            self.standing_out.extend(s.standing.publish(cfg, seller_id, now));
+        }
+    }
+
     /// Process one event (in event-time order); alerts are appended to `out`.
     pub fn on_event(&mut self, ev: &Event, out: &mut Vec<Alert>) {
         self.maybe_sweep(ev.ts);
         let cooldown_ms = hours_ms(self.cfg.alerts.cooldown_hours);
         let seller = self.sellers.entry(ev.seller_id.clone()).or_default();
         seller.last_ts = seller.last_ts.max(ev.ts);
+        seller.standing.seen(ev.ts);
+        let sc = &self.cfg.standing;
         let mut em = Emitter { cooldown_ms, out, suppressed: &mut self.stats.suppressed_by_rule };
         let cfg = &self.cfg;
         let market = &mut self.market;
@@ -189,6 +220,7 @@ impl Detector {
                 }
             }
             Body::OrderPlaced(o) => {
+                seller.standing.order(sc, ev.ts);
                 if cfg.shipping_fee_inflation.enabled {
                     shipping_fee::on_order(cfg, market, seller, sid, ev, o, &mut em);
                 }
@@ -201,7 +233,8 @@ impl Detector {
                         self.timers.schedule(at, Timer::BrushingCheck { seller: ev.seller_id.clone() });
                     }
                 }
-                if cfg.late_dispatch.enabled {
+                // Always scheduled: the standing's on-time rate needs it even with the rule off.
+                {
                     let due = ev.ts + hours_ms(o.promised_dispatch_hours as f64);
                     let (seller, order_id, placed_event) =
                         (ev.seller_id.clone(), o.order_id.clone(), ev.event_id.clone());
@@ -211,7 +244,9 @@ impl Detector {
             }
             Body::OrderShipped(s) => {
                 if cfg.fake_shipment.enabled {
-                    let due = fake_shipment::on_shipped(cfg, &self.carriers, market, seller, sid, ev, s, &mut em);
+                    let (due, tracking_ok) =
+                        fake_shipment::on_shipped(cfg, &self.carriers, market, seller, sid, ev, s, &mut em);
+                    seller.standing.shipment(sc, ev.ts, tracking_ok);
                     self.timers.schedule(
                         due,
                         Timer::ScanDeadline {
@@ -236,6 +271,7 @@ impl Detector {
                 rating::on_delivered(&cfg.rating_manipulation, seller, order_id, ev.ts);
             }
             Body::Review(r) => {
+                seller.standing.review(sc, ev.ts, r.rating);
                 if cfg.rating_manipulation.enabled {
                     rating::on_review(&cfg.rating_manipulation, seller, sid, ev, r, &mut em);
                     if r.rating == 5 {
@@ -263,6 +299,7 @@ impl Detector {
                 }
             }
             Body::DisputeOpened { order_id, reason, .. } => {
+                seller.standing.dispute(sc, ev.ts);
                 if cfg.small_parcel_restriction.enabled {
                     small_parcel::on_dispute(
                         &cfg.small_parcel_restriction,
@@ -295,7 +332,13 @@ impl Detector {
         }
         if let Some(block) = ring_block {
             self.emit_ring(&block, ev, out);
+            for s in &block.sellers {
+                if **s != *ev.seller_id {
+                    self.publish_standing(s, ev.ts);
+                }
+            }
         }
+        self.publish_standing(&ev.seller_id, ev.ts);
     }
 
     /// A review ring alerts every seller in the block (each through its own cooldown).
@@ -329,6 +372,7 @@ impl Detector {
         let cooldown_ms = hours_ms(self.cfg.alerts.cooldown_hours);
         while let Some((due, timer)) = self.timers.pop_due(upto) {
             self.stats.timers_fired += 1;
+            let who: Box<str> = timer.seller().into();
             let Some(state) = self.sellers.get_mut(timer.seller()) else { continue };
             let mut em = Emitter { cooldown_ms, out, suppressed: &mut self.stats.suppressed_by_rule };
             let cfg = &self.cfg;
@@ -337,16 +381,30 @@ impl Detector {
                     fake_shipment::on_scan_deadline(cfg, state, &seller, &order_id, &shipped_event, due, &mut em);
                 }
                 Timer::DispatchDeadline { seller, order_id, placed_event } => {
-                    late_dispatch::on_due(&cfg.late_dispatch, state, &seller, (&order_id, &placed_event), due, &mut em);
+                    if let Some(on_time) = late_dispatch::on_due(
+                        &cfg.late_dispatch,
+                        state,
+                        &seller,
+                        (&order_id, &placed_event),
+                        due,
+                        &mut em,
+                    ) {
+                        state.standing.due(&cfg.standing, due, on_time);
+                    }
                 }
                 Timer::ReplyDeadline { seller, conversation, opened, message_event } => {
                     let turn = (&*conversation, opened, &*message_event);
-                    slow_response::on_deadline(&cfg.slow_response, state, &seller, turn, due, &mut em);
+                    if let Some(answered) =
+                        slow_response::on_deadline(&cfg.slow_response, state, &seller, turn, due, &mut em)
+                    {
+                        state.standing.turn(&cfg.standing, due, answered);
+                    }
                 }
                 Timer::BrushingCheck { seller } => {
                     false_transactions::on_brushing_check(&cfg.false_transactions, state, &seller, due, &mut em);
                 }
             }
+            self.publish_standing(&who, due);
         }
     }
 

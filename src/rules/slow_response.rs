@@ -19,6 +19,8 @@ use crate::window::{RateWindow, Span};
 pub struct State {
     /// Open turns: conversation → time of the first unanswered buyer message.
     open: HashMap<Box<str>, Millis>,
+    /// Turns answered before their deadline fired (conversation, opened): the timer counts them.
+    answered: std::collections::HashSet<(Box<str>, Millis)>,
     window: RateWindow<(Box<str>, Millis)>,
 }
 
@@ -27,7 +29,8 @@ impl State {
         // A turn older than the window can no longer count anywhere.
         let len = hours_ms(cfg.window_hours + cfg.reply_within_hours);
         self.open.retain(|_, t| *t > now - len);
-        self.window.sweep(span(cfg), now) && self.open.is_empty()
+        self.answered.retain(|(_, t)| *t > now - len);
+        self.window.sweep(span(cfg), now) && self.open.is_empty() && self.answered.is_empty()
     }
 }
 
@@ -52,10 +55,14 @@ pub fn on_buyer_message(
 }
 
 pub fn on_reply(seller: &mut SellerState, conversation: &str) {
-    seller.slow_response.open.remove(conversation);
+    let st = &mut seller.slow_response;
+    if let Some(opened) = st.open.remove(conversation) {
+        st.answered.insert((conversation.into(), opened));
+    }
 }
 
-/// Timer: the turn opened at `opened` is due.
+/// Timer: the turn opened at `opened` is due. Returns whether it was answered in time (`None` for a
+/// stale timer). Alerts only when enabled.
 pub fn on_deadline(
     cfg: &SlowResponseConfig,
     seller: &mut SellerState,
@@ -63,12 +70,20 @@ pub fn on_deadline(
     (conversation, opened, message_event): (&str, Millis, &str),
     due: Millis,
     em: &mut Emitter,
-) {
+) -> Option<bool> {
     let st = &mut seller.slow_response;
-    if st.open.get(conversation) != Some(&opened) {
-        return;
+    let answered = match st.answered.remove(&(conversation.into(), opened)) {
+        true => true,
+        false if st.open.get(conversation) == Some(&opened) => false,
+        false => return None,
+    };
+    if answered {
+        return Some(true);
     }
     st.open.remove(conversation);
+    if !cfg.enabled {
+        return Some(false);
+    }
     st.window.flag(due, (conversation.into(), opened));
     let counts = st.window.counts(span(cfg), due);
     let items = st
@@ -89,4 +104,5 @@ pub fn on_deadline(
     if let Some(f) = policy.finding(seller_id, counts, items, format!("{message_event}#no_reply"), due) {
         em.emit(seller_id, seller, f);
     }
+    Some(false)
 }

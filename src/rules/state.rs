@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use super::tracking::normalize;
 use super::{
     fake_shipment, false_transactions, late_dispatch, phantom_listing, price_dumping, rating, shipping_fee,
-    slow_response, small_parcel,
+    slow_response, small_parcel, standing,
 };
 use crate::alert::Severity;
 use crate::config::Config;
@@ -28,6 +28,7 @@ pub struct SellerState {
     pub late_dispatch: late_dispatch::State,
     pub small_parcel: small_parcel::State,
     pub slow_response: slow_response::State,
+    pub standing: standing::State,
     /// Last alert per rule: (rule, event time, severity). A handful of rules: a Vec beats a map.
     cooldowns: Vec<(&'static str, Millis, Severity)>,
     pub last_ts: Millis,
@@ -64,9 +65,10 @@ impl SellerState {
         let ld = self.late_dispatch.sweep(&cfg.late_dispatch, now);
         let sp = self.small_parcel.sweep(&cfg.small_parcel_restriction, now);
         let sr = self.slow_response.sweep(&cfg.slow_response, now);
+        let st = self.standing.sweep(&cfg.standing, now);
         let cooldown_ms = hours_ms(cfg.alerts.cooldown_hours);
         self.cooldowns.retain(|(_, t, _)| now - *t < cooldown_ms);
-        let families = fs && rt && sf && ft && pl && ld && sp && sr;
+        let families = fs && rt && sf && ft && pl && ld && sp && sr && st;
         families && self.orders.is_empty() && self.listings.is_empty() && self.cooldowns.is_empty()
     }
 }

@@ -18,6 +18,7 @@ use crate::telemetry::Metrics;
 pub enum Destination {
     Alerts,
     DeadLetter,
+    Standing,
 }
 
 impl Destination {
@@ -25,6 +26,7 @@ impl Destination {
         match self {
             Destination::Alerts => "alerts",
             Destination::DeadLetter => "dead_letter",
+            Destination::Standing => "standing",
         }
     }
 }
@@ -48,6 +50,16 @@ pub fn alert_record(a: &Alert) -> Record {
             ("severity", a.severity.as_str().as_bytes().to_vec()),
             ("alert_id", a.alert_id.as_bytes().to_vec()),
         ],
+    }
+}
+
+/// A seller's standing, keyed by seller for a compacted topic: the latest record is the standing.
+pub fn standing_record(s: &crate::rules::standing::Standing) -> Record {
+    Record {
+        destination: Destination::Standing,
+        key: Some(s.seller_id.as_bytes().to_vec()),
+        payload: serde_json::to_vec(s).expect("standing records always serialize"),
+        headers: vec![("version", s.version.to_string().into_bytes())],
     }
 }
 

@@ -7,6 +7,7 @@ mod fulfilment;
 mod price_dumping;
 mod rating;
 mod shipping_fee;
+mod standing;
 
 use crate::alert::Alert;
 use crate::config::Config;
@@ -21,6 +22,7 @@ pub struct Kit {
     engine: Engine<u64>,
     n: u64,
     pub alerts: Vec<Alert>,
+    pub standing: Vec<crate::rules::standing::Standing>,
 }
 
 impl Kit {
@@ -40,7 +42,12 @@ impl Kit {
     }
 
     pub fn with(cfg: Config) -> Self {
-        Kit { engine: Engine::new(&cfg).unwrap().with_clock(Box::new(|| 0)), n: 0, alerts: Vec::new() }
+        Kit {
+            engine: Engine::new(&cfg).unwrap().with_clock(Box::new(|| 0)),
+            n: 0,
+            alerts: Vec::new(),
+            standing: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, mut ev: Event) {
@@ -51,12 +58,14 @@ impl Kit {
         let mut step = Step::default();
         self.engine.push(0, ev, self.n, &mut step);
         self.alerts.extend(step.alerts);
+        self.standing.extend(step.standing);
     }
 
     pub fn finish(&mut self) -> &[Alert] {
         let mut step = Step::default();
         self.engine.flush(&mut step);
         self.alerts.extend(step.alerts);
+        self.standing.extend(step.standing);
         &self.alerts
     }
 
