@@ -146,6 +146,16 @@ impl Config {
         positive("state.listing_retention_hours", self.state.listing_retention_hours)?;
         positive("state.sweep_interval_minutes", self.state.sweep_interval_minutes)?;
         non_negative("alerts.cooldown_hours", self.alerts.cooldown_hours)?;
+        for (rule, h) in &self.alerts.cooldown_hours_by_rule {
+            if !crate::telemetry::RULES.contains(&rule.as_str()) {
+                return Err(invalid(
+                    &format!("alerts.cooldown_hours_by_rule.\"{rule}\""),
+                    "is not a rule name",
+                    format!("use one of {}", crate::telemetry::RULES.join(", ")),
+                ));
+            }
+            non_negative(&format!("alerts.cooldown_hours_by_rule.\"{rule}\""), *h)?;
+        }
 
         let f = &self.fake_shipment;
         positive("fake_shipment.window_hours", f.window_hours)?;
@@ -468,6 +478,9 @@ fn default_sweep_interval_minutes() -> f64 {
 pub struct AlertsConfig {
     #[serde(default = "default_cooldown_hours")]
     pub cooldown_hours: f64,
+    /// Per-rule overrides of `cooldown_hours`, by rule name (`late_dispatch`, `price_dumping.dump_and_raise`…).
+    #[serde(default)]
+    pub cooldown_hours_by_rule: BTreeMap<String, f64>,
 }
 
 impl Default for AlertsConfig {

@@ -76,9 +76,34 @@ impl Finding {
     }
 }
 
+/// How long a seller is not re-alerted for a rule (unless severity rises).
+#[derive(Debug, Clone)]
+pub struct Cooldowns {
+    default_ms: i64,
+    by_rule: HashMap<String, i64>,
+}
+
+impl Cooldowns {
+    fn new(cfg: &crate::config::AlertsConfig) -> Self {
+        Cooldowns {
+            default_ms: hours_ms(cfg.cooldown_hours),
+            by_rule: cfg.cooldown_hours_by_rule.iter().map(|(r, h)| (r.clone(), hours_ms(*h))).collect(),
+        }
+    }
+
+    pub fn for_rule(&self, rule: &str) -> i64 {
+        self.by_rule.get(rule).copied().unwrap_or(self.default_ms)
+    }
+
+    /// The longest cooldown: how long a seller's alert history must be kept.
+    pub fn longest(&self) -> i64 {
+        self.by_rule.values().copied().fold(self.default_ms, i64::max)
+    }
+}
+
 /// Cooldown and alert construction, the same for every family.
 pub struct Emitter<'a> {
-    pub cooldown_ms: i64,
+    pub cooldowns: &'a Cooldowns,
     pub out: &'a mut Vec<Alert>,
     pub suppressed: &'a mut HashMap<&'static str, u64>,
 }
@@ -87,7 +112,7 @@ impl Emitter<'_> {
     /// Emits unless the seller had an alert of the same rule within the cooldown at the same or a
     /// higher severity.
     pub fn emit(&mut self, seller_id: &str, seller: &mut SellerState, f: Finding) {
-        if !seller.cooldown_allows(f.rule, f.event_time, f.severity, self.cooldown_ms) {
+        if !seller.cooldown_allows(f.rule, f.event_time, f.severity, self.cooldowns.for_rule(f.rule)) {
             *self.suppressed.entry(f.rule).or_default() += 1;
             return;
         }
@@ -146,6 +171,7 @@ pub struct Detector {
     sellers: HashMap<Box<str>, SellerState>,
     market: Market,
     timers: TimerQueue<Timer>,
+    cooldowns: Cooldowns,
     next_sweep: Millis,
     standing_out: Vec<standing::Standing>,
     pub stats: DetectorStats,
@@ -167,6 +193,7 @@ impl Detector {
             carriers,
             sellers: HashMap::new(),
             timers: TimerQueue::default(),
+            cooldowns: Cooldowns::new(&cfg.alerts),
             next_sweep: Millis::MIN,
             standing_out: Vec::new(),
             stats: DetectorStats::default(),
@@ -196,12 +223,11 @@ impl Detector {
     /// Process one event (in event-time order); alerts are appended to `out`.
     pub fn on_event(&mut self, ev: &Event, out: &mut Vec<Alert>) {
         self.maybe_sweep(ev.ts);
-        let cooldown_ms = hours_ms(self.cfg.alerts.cooldown_hours);
         let seller = self.sellers.entry(ev.seller_id.clone()).or_default();
         seller.last_ts = seller.last_ts.max(ev.ts);
         seller.standing.seen(ev.ts);
         let sc = &self.cfg.standing;
-        let mut em = Emitter { cooldown_ms, out, suppressed: &mut self.stats.suppressed_by_rule };
+        let mut em = Emitter { cooldowns: &self.cooldowns, out, suppressed: &mut self.stats.suppressed_by_rule };
         let cfg = &self.cfg;
         let market = &mut self.market;
         let sid: &str = &ev.seller_id;
@@ -344,7 +370,6 @@ impl Detector {
     /// A review ring alerts every seller in the block (each through its own cooldown).
     fn emit_ring(&mut self, block: &ring::Block, ev: &Event, out: &mut Vec<Alert>) {
         let rc = &self.cfg.rating_manipulation;
-        let cooldown_ms = hours_ms(self.cfg.alerts.cooldown_hours);
         let (nb, ns) = (block.buyers.len(), block.sellers.len());
         let score = ((nb as f64 / rc.ring_min_buyers as f64) * (ns as f64 / rc.ring_min_sellers as f64)).sqrt();
         let evidence = serde_json::json!({
@@ -361,7 +386,7 @@ impl Detector {
                 "Seller {seller_id}: the same {nb} buyers rated it and {others} other sellers five stars within {}h (review ring).",
                 rc.ring_window_hours
             );
-            let mut em = Emitter { cooldown_ms, out, suppressed: &mut self.stats.suppressed_by_rule };
+            let mut em = Emitter { cooldowns: &self.cooldowns, out, suppressed: &mut self.stats.suppressed_by_rule };
             let f = Finding::at_event("rating_manipulation.ring", &rc.severity, score, ev, evidence.clone(), message);
             em.emit(seller_id, state, f);
         }
@@ -369,12 +394,11 @@ impl Detector {
 
     /// Fire every timer due at or before `upto` (event time), in (due, key) order.
     pub fn fire_timers(&mut self, upto: Millis, out: &mut Vec<Alert>) {
-        let cooldown_ms = hours_ms(self.cfg.alerts.cooldown_hours);
         while let Some((due, timer)) = self.timers.pop_due(upto) {
             self.stats.timers_fired += 1;
             let who: Box<str> = timer.seller().into();
             let Some(state) = self.sellers.get_mut(timer.seller()) else { continue };
-            let mut em = Emitter { cooldown_ms, out, suppressed: &mut self.stats.suppressed_by_rule };
+            let mut em = Emitter { cooldowns: &self.cooldowns, out, suppressed: &mut self.stats.suppressed_by_rule };
             let cfg = &self.cfg;
             match timer {
                 Timer::ScanDeadline { seller, order_id, shipped_event } => {
@@ -416,8 +440,8 @@ impl Detector {
         }
         self.next_sweep = now + hours_ms(self.cfg.state.sweep_interval_minutes / 60.0);
         let before = self.sellers.len();
-        let cfg = &self.cfg;
-        self.sellers.retain(|_, s| !s.sweep(cfg, now));
+        let (cfg, keep) = (&self.cfg, self.cooldowns.longest());
+        self.sellers.retain(|_, s| !s.sweep(cfg, now, keep));
         self.stats.sellers_evicted += (before - self.sellers.len()) as u64;
         self.market.sweep(now);
     }

@@ -54,7 +54,7 @@ impl SellerState {
     }
 
     /// Expire old state; returns true when nothing is left and the seller can be forgotten.
-    pub fn sweep(&mut self, cfg: &Config, now: Millis) -> bool {
+    pub fn sweep(&mut self, cfg: &Config, now: Millis, cooldown_ms: i64) -> bool {
         self.orders.expire(now - hours_ms(cfg.state.order_retention_hours));
         self.listings.expire(now - hours_ms(cfg.state.listing_retention_hours));
         let fs = self.fake_shipment.sweep(&cfg.fake_shipment, now);
@@ -66,7 +66,6 @@ impl SellerState {
         let sp = self.small_parcel.sweep(&cfg.small_parcel_restriction, now);
         let sr = self.slow_response.sweep(&cfg.slow_response, now);
         let st = self.standing.sweep(&cfg.standing, now);
-        let cooldown_ms = hours_ms(cfg.alerts.cooldown_hours);
         self.cooldowns.retain(|(_, t, _)| now - *t < cooldown_ms);
         let families = fs && rt && sf && ft && pl && ld && sp && sr && st;
         families && self.orders.is_empty() && self.listings.is_empty() && self.cooldowns.is_empty()

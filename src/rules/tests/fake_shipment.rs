@@ -150,3 +150,19 @@ fn cooldown_suppresses_repeats_but_not_a_rise_in_severity() {
     let ids: std::collections::HashSet<_> = k.alerts.iter().map(|a| &a.alert_id).collect();
     assert_eq!(ids.len(), k.alerts.len());
 }
+
+#[test]
+fn per_rule_cooldown_overrides_the_default() {
+    let mut cfg = crate::config::Config::default();
+    cfg.rating_manipulation.enabled = false;
+    cfg.alerts.cooldown_hours_by_rule.insert("fake_shipment".into(), 0.0);
+    let mut k = Kit::with(cfg);
+    bad_shipment(&mut k, "s", T0, "x1", "bad1");
+    bad_shipment(&mut k, "s", T0 + H, "x2", "bad2");
+    bad_shipment(&mut k, "s", T0 + 2 * H, "x3", "bad3");
+    let n = k.alerts.iter().filter(|a| a.rule == "fake_shipment").count();
+    assert_eq!(n, 2, "with no cooldown every new flagged shipment re-alerts");
+    let err =
+        crate::config::Config::from_toml("[alerts.cooldown_hours_by_rule]\n\"fake_shipmnt\" = 1.0\n").unwrap_err();
+    assert!(err.to_string().contains("fake_shipmnt"), "{err}");
+}
