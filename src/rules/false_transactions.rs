@@ -234,8 +234,7 @@ pub fn on_review(
         return;
     }
     let Some(order) = seller.orders.get(&r.order_id) else { return };
-    let created = r.buyer_created_at.or(order.buyer_created_at);
-    let new_account = created.is_some_and(|c| ev.ts - c < hours_ms(cfg.new_account_days * 24.0));
+    let new_account = super::state::new_account(r, Some(order), ev.ts, cfg.new_account_days);
     let cheapest = seller.listings.cheapest_price().is_some_and(|p| order.price > 0.0 && order.price <= p * 1.000_001);
     if !(new_account && cheapest) {
         return;

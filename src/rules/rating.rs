@@ -79,8 +79,7 @@ pub fn on_review(
     }
     let s = spans(cfg);
     let order = seller.orders.get(&r.order_id);
-    let created = r.buyer_created_at.or_else(|| order.and_then(|o| o.buyer_created_at));
-    let new_account = created.is_some_and(|c| ev.ts - c < hours_ms(cfg.new_account_days * 24.0));
+    let new_account = super::state::new_account(r, order, ev.ts, cfg.new_account_days);
     let undelivered = !order.is_some_and(|o| o.delivered);
     let st = &mut seller.rating;
     st.five_star

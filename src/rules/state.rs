@@ -89,6 +89,13 @@ pub struct OrderRec {
     pub cancelled: bool,
 }
 
+/// Was the reviewer's account younger than `days` at review time? The account's creation time comes
+/// from the review, else from the order it reviews; unknown means not new.
+pub fn new_account(review: &crate::decode::Review, order: Option<&OrderRec>, ts: Millis, days: f64) -> bool {
+    let created = review.buyer_created_at.or_else(|| order.and_then(|o| o.buyer_created_at));
+    created.is_some_and(|c| ts - c < hours_ms(days * 24.0))
+}
+
 /// A seller's orders by id, with an insertion-ordered queue for expiry.
 #[derive(Debug, Default)]
 pub struct Orders {
