@@ -166,3 +166,54 @@ fn shopee_order_brushing_matches_the_public_definition() {
     }
     assert_eq!(engine, expected);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Olist replay
+
+#[test]
+fn olist_replays_with_no_rejects() {
+    let conv = sellerguard::realdata::olist::convert(&Path::new(DATA).join("olist")).expect("conversion");
+    let cfg = sellerguard::realdata::olist::replay_config().unwrap();
+    let (summary, alerts) = run(&cfg, &conv.lines);
+    assert_eq!(summary.rejected_total(), 0, "{}", summary.render());
+    assert_eq!(summary.accepted_total(), conv.lines.len() as u64);
+    assert_eq!(summary.late, 0, "converted events are in time order");
+    let by_type: BTreeMap<String, u64> = conv.events_by_type.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+    assert_eq!(summary.accepted, by_type);
+    assert_eq!(conv.sellers.len(), 1904);
+
+    println!("Olist: {} events from {} sellers", conv.lines.len(), conv.sellers.len());
+    for (t, n) in &conv.events_by_type {
+        println!("  {t:<16} {n}");
+    }
+    for (what, n) in &conv.notes {
+        println!("  note: {n} {what}");
+    }
+    // Per rule and per family (the rule name up to the first dot): alerts and sellers alerted.
+    let mut rules: BTreeMap<String, (usize, BTreeSet<&str>)> = BTreeMap::new();
+    for a in &alerts {
+        assert!(conv.sellers.contains(&a.seller_id), "alert for a seller not in the data: {}", a.seller_id);
+        let family = a.rule.split('.').next().unwrap().to_string();
+        for key in [family.clone(), a.rule.clone()].into_iter().collect::<BTreeSet<_>>() {
+            let e = rules.entry(key).or_default();
+            e.0 += 1;
+            e.1.insert(&a.seller_id);
+        }
+    }
+    let all: BTreeSet<&str> = alerts.iter().map(|a| a.seller_id.as_str()).collect();
+    println!("{:<42} {:>6} {:>8} {:>8}", "rule", "alerts", "sellers", "share");
+    for (rule, (n, sellers)) in &rules {
+        let share = 100.0 * sellers.len() as f64 / conv.sellers.len() as f64;
+        println!("{rule:<42} {n:>6} {:>8} {share:>7.2}%", sellers.len());
+    }
+    let share = 100.0 * all.len() as f64 / conv.sellers.len() as f64;
+    println!("{:<42} {:>6} {:>8} {share:>7.2}%", "any", alerts.len(), all.len());
+    // No buyer has three parcels from one seller in the whole sample, and every delivery has its
+    // carrier hand-off scan: a false_transactions alert here would come from the conversion.
+    assert!(!rules.keys().any(|r| r.starts_with("false_transactions")), "conversion artefact: {rules:?}");
+    // For review: every alert as a JSON line.
+    if let Ok(path) = std::env::var("REAL_DATA_ALERTS") {
+        let text: String = alerts.iter().map(|a| serde_json::to_string(a).unwrap() + "\n").collect();
+        std::fs::write(&path, text).unwrap();
+    }
+}
