@@ -33,6 +33,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::{Config, ConfigError};
+use crate::rules::policy::round2;
 
 /// Replay settings: BRL rate, `fake_shipment` off (see the file).
 pub const CONFIG_TOML: &str = include_str!("../../config/olist.toml");
@@ -328,10 +329,6 @@ fn translations(dir: &Path) -> Result<HashMap<String, String>> {
         map.insert(rec[0].to_string(), rec[1].to_string());
     }
     Ok(map)
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 #[cfg(test)]
