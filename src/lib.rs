@@ -14,6 +14,7 @@
 //! | [`intake`] | decode + reject counting and rate-limited logging, shared by `run` and `replay` |
 //! | [`config`], [`telemetry`], [`shutdown`] | beside the flow: settings, Prometheus metrics and logs, signals |
 //! | [`service`], [`replay`], [`demo`], [`gen`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator |
+//! | [`realdata`] | public real datasets → event contract v1 (tests and calibration) |
 
 pub mod alert;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod engine;
 pub mod gen;
 pub mod intake;
+pub mod realdata;
 pub mod replay;
 pub mod rules;
 pub mod service;

@@ -126,17 +126,15 @@ impl OrderRec {
 
 impl Orders {
     pub fn insert(&mut self, o: &OrderPlaced, ts: Millis) {
-        let rec = OrderRec {
-            buyer_id: o.buyer_id.clone(),
-            listing_id: o.listing_id.clone(),
-            price: o.price,
-            shipping_method: Some(o.shipping_method.clone()),
-            buyer_created_at: o.buyer_created_at,
-            ..OrderRec::stub(ts)
-        };
-        if self.by_id.insert(o.order_id.clone(), rec).is_none() {
-            self.expiry.push_back((ts, o.order_id.clone()));
-        }
+        // An earlier event may have made a stub (shipment recorded before the purchase): keep what
+        // it learnt (shipped, scanned, delivered, cancelled), fill in the order's own fields.
+        let rec = self.entry(&o.order_id, ts);
+        rec.placed_ts = ts;
+        rec.buyer_id = o.buyer_id.clone();
+        rec.listing_id = o.listing_id.clone();
+        rec.price = o.price;
+        rec.shipping_method = Some(o.shipping_method.clone());
+        rec.buyer_created_at = o.buyer_created_at;
     }
 
     /// The order's record, created as a stub when unknown so its scans and deliveries still count.
