@@ -13,7 +13,7 @@ use std::path::Path;
 
 use sellerguard::alert::Alert;
 use sellerguard::config::Config;
-use sellerguard::replay::{replay, ReplaySummary};
+use sellerguard::replay::{replay, Output, ReplaySummary};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
 
@@ -21,7 +21,12 @@ const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
 fn run(cfg: &Config, lines: &[String]) -> (ReplaySummary, Vec<Alert>) {
     let mut alerts = Vec::new();
     let input = Cursor::new(lines.join("\n"));
-    let summary = replay(cfg, input, |a| alerts.push(a.clone())).expect("replay runs");
+    let summary = replay(cfg, input, |o| {
+        if let Output::Alert(a) = o {
+            alerts.push(a.clone());
+        }
+    })
+    .expect("replay runs");
     (summary, alerts)
 }
 

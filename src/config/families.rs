@@ -180,6 +180,8 @@ pub struct PriceDumpingConfig {
     pub max_ratio_to_median: f64,
     #[serde(default = "default_pd_new_ratio")]
     pub new_listing_max_ratio: f64,
+    #[serde(default = "default_pd_new_quantile")]
+    pub new_listing_max_quantile: f64,
     #[serde(default = "default_pd_min_drop")]
     pub min_drop: f64,
     #[serde(default = "seven_days_hours")]
@@ -209,6 +211,12 @@ fn default_pd_max_ratio() -> f64 {
 /// …or a new listing below 20 % of it.
 fn default_pd_new_ratio() -> f64 {
     0.20
+}
+/// …and below the category's 2nd-percentile price: in a broad category where honest listings sit
+/// that low (real Olist data: 8.6 % of listings under 20 % of their category median), a low price
+/// alone says nothing.
+fn default_pd_new_quantile() -> f64 {
+    0.02
 }
 /// Product spec: and a drop of ≥ 50 % from the listing's previous price (sales are −20…−40 %).
 fn default_pd_min_drop() -> f64 {

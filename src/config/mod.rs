@@ -193,6 +193,7 @@ impl Config {
         positive("price_dumping.min_samples", p.min_samples as f64)?;
         ratio("price_dumping.max_ratio_to_median", p.max_ratio_to_median)?;
         ratio("price_dumping.new_listing_max_ratio", p.new_listing_max_ratio)?;
+        ratio("price_dumping.new_listing_max_quantile", p.new_listing_max_quantile)?;
         ratio("price_dumping.min_drop", p.min_drop)?;
         positive("price_dumping.raise_window_hours", p.raise_window_hours)?;
         ratio("price_dumping.restored_ratio", p.restored_ratio)?;

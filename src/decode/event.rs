@@ -57,6 +57,9 @@ pub struct OrderPlaced {
     pub weight_grams: Option<u32>,
     pub buyer_created_at: Option<Millis>,
     pub promised_dispatch_hours: u32,
+    /// `origin_region>destination_region` when the event names both (optional contract fields):
+    /// freight follows the route, so fee baselines are kept per route when it is known.
+    pub route: Option<Box<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

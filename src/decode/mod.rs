@@ -184,6 +184,10 @@ struct Raw<'a> {
     shipping_method: Option<Cow<'a, str>>,
     #[serde(borrow)]
     destination_country: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    origin_region: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    destination_region: Option<Cow<'a, str>>,
     weight_grams: Option<f64>,
     #[serde(borrow)]
     buyer_created_at: Option<RawTs<'a>>,
@@ -323,6 +327,13 @@ impl Checker<'_, '_> {
                     weight_grams,
                     buyer_created_at: self.time("buyer_created_at", &r.buyer_created_at)?,
                     promised_dispatch_hours,
+                    route: match (
+                        self.opt_id("origin_region", &r.origin_region)?,
+                        self.opt_id("destination_region", &r.destination_region)?,
+                    ) {
+                        (Some(from), Some(to)) => Some(format!("{from}>{to}").into_boxed_str()),
+                        _ => None,
+                    },
                 })
             }
             EventType::OrderShipped => Body::OrderShipped(OrderShipped {

@@ -94,6 +94,7 @@ struct ReviewRow {
 struct CustomerRow {
     customer_id: String,
     customer_unique_id: String,
+    customer_state: String,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +107,7 @@ struct ProductRow {
 #[derive(Deserialize)]
 struct SellerRow {
     seller_id: String,
+    seller_state: String,
 }
 
 fn table<T: DeserializeOwned>(dir: &Path, name: &str) -> Result<Vec<T>> {
@@ -172,10 +174,12 @@ impl Builder {
 
 /// Converts the Olist tables in `dir`.
 pub fn convert(dir: &Path) -> Result<Conversion> {
-    let customers: HashMap<String, String> = table::<CustomerRow>(dir, "olist_customers_dataset.csv")?
-        .into_iter()
-        .map(|c| (c.customer_id, c.customer_unique_id))
-        .collect();
+    let customer_rows = table::<CustomerRow>(dir, "olist_customers_dataset.csv")?;
+    // Freight in Brazil follows the route (state to state): it goes into the optional route fields.
+    let customer_state: HashMap<String, String> =
+        customer_rows.iter().map(|c| (c.customer_id.clone(), c.customer_state.clone())).collect();
+    let customers: HashMap<String, String> =
+        customer_rows.into_iter().map(|c| (c.customer_id, c.customer_unique_id)).collect();
     let products: HashMap<String, ProductRow> = table::<ProductRow>(dir, "olist_products_dataset.csv")?
         .into_iter()
         .map(|p| (p.product_id.clone(), p))
@@ -189,7 +193,10 @@ pub fn convert(dir: &Path) -> Result<Conversion> {
     }
 
     let mut b = Builder::default();
-    b.conv.sellers = table::<SellerRow>(dir, "olist_sellers_dataset.csv")?.into_iter().map(|s| s.seller_id).collect();
+    let seller_rows = table::<SellerRow>(dir, "olist_sellers_dataset.csv")?;
+    let seller_state: HashMap<String, String> =
+        seller_rows.iter().map(|s| (s.seller_id.clone(), s.seller_state.clone())).collect();
+    b.conv.sellers = seller_rows.into_iter().map(|s| s.seller_id).collect();
     let category = |b: &mut Builder, product: &str| -> Result<(String, Option<f64>)> {
         let p = products.get(product).with_context(|| format!("product {product} not in the products table"))?;
         let pt = p.product_category_name.as_str();
@@ -261,6 +268,10 @@ pub fn convert(dir: &Path) -> Result<Conversion> {
         });
         if let Some(g) = grams {
             order["weight_grams"] = json!(g);
+        }
+        if let (Some(from), Some(to)) = (seller_state.get(seller.as_str()), customer_state.get(&o.customer_id)) {
+            order["origin_region"] = json!(format!("BR-{from}"));
+            order["destination_region"] = json!(format!("BR-{to}"));
         }
         b.push("order_placed", format!("olist:order:{order_id}:{seller}"), seller, placed, order);
 

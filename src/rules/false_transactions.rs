@@ -35,8 +35,8 @@ pub struct State {
     checked_up_to: Option<Millis>,
     /// Each buyer's order times in the window.
     buyers: HashMap<Box<str>, VecDeque<Millis>>,
-    /// Buyers at or over the repeat threshold, when they got there.
-    repeaters: TimedLog<Box<str>>,
+    /// Buyers at or over the repeat threshold, with the last time they were.
+    repeaters: HashMap<Box<str>, Millis>,
     scanless: RateWindow<Box<str>>,
     cluster: TimedLog<(Box<str>, Box<str>)>,
 }
@@ -51,7 +51,7 @@ impl State {
             }
             !q.is_empty()
         });
-        self.repeaters.expire(len, now);
+        self.repeaters.retain(|_, t| *t > now - len);
         self.cluster.expire(len, now);
         let scanless = self.scanless.sweep(span(cfg), now);
         self.recent.is_empty()
@@ -93,16 +93,19 @@ pub fn on_order(
     while q.front().is_some_and(|t| *t <= ev.ts - len) {
         q.pop_front();
     }
-    if q.len() >= cfg.repeat_min_orders as usize {
-        st.repeaters.push(ev.ts, o.buyer_id.clone());
+    // Only an order from a buyer at the threshold can complete the evidence.
+    if q.len() < cfg.repeat_min_orders as usize {
+        return check;
     }
-    st.repeaters.expire(len, ev.ts);
-    let mut repeat: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, b) in st.repeaters.iter() {
-        repeat.insert(b, st.buyers.get(b).map_or(0, |q| q.len()));
-    }
-    if repeat.len() >= cfg.repeat_min_buyers as usize {
-        let n = repeat.len();
+    st.repeaters.insert(o.buyer_id.clone(), ev.ts);
+    st.repeaters.retain(|_, t| *t > ev.ts - len);
+    let n = st.repeaters.len();
+    let rule = "false_transactions.repeat_buyers";
+    let score = excess(n as f64, cfg.repeat_min_buyers as f64);
+    if n >= cfg.repeat_min_buyers as usize && !em.suppressed(seller, rule, ev.ts, cfg.severity.severity(score)) {
+        let st = &seller.false_transactions;
+        let repeat: BTreeMap<&str, usize> =
+            st.repeaters.keys().map(|b| (&**b, st.buyers.get(b).map_or(0, |q| q.len()))).collect();
         let evidence = json!({
             "window_hours": cfg.window_hours,
             "repeat_buyers": repeat,
@@ -112,8 +115,7 @@ pub fn on_order(
             "Seller {seller_id}: {n} buyers each placed ≥{} orders with this seller within {}h (order farming).",
             cfg.repeat_min_orders, cfg.window_hours
         );
-        let score = excess(n as f64, cfg.repeat_min_buyers as f64);
-        let f = Finding::at_event("false_transactions.repeat_buyers", &cfg.severity, score, ev, evidence, message);
+        let f = Finding::at_event(rule, &cfg.severity, score, ev, evidence, message);
         em.emit(seller_id, seller, f);
     }
     check

@@ -109,6 +109,16 @@ pub struct Emitter<'a> {
 }
 
 impl Emitter<'_> {
+    /// True (and counted as suppressed) when the cooldown would drop an alert of `rule` at this
+    /// severity now: rules whose evidence is costly check this first.
+    pub fn suppressed(&mut self, seller: &SellerState, rule: &'static str, ts: Millis, severity: Severity) -> bool {
+        let quiet = !seller.cooldown_would_allow(rule, ts, severity, self.cooldowns.for_rule(rule));
+        if quiet {
+            *self.suppressed.entry(rule).or_default() += 1;
+        }
+        quiet
+    }
+
     /// Emits unless the seller had an alert of the same rule within the cooldown at the same or a
     /// higher severity.
     pub fn emit(&mut self, seller_id: &str, seller: &mut SellerState, f: Finding) {

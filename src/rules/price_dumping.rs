@@ -4,7 +4,9 @@
 //! A listing price below `max_ratio_to_median` of its category's trailing median (from a windowed
 //! quantile sketch with ≥ `min_samples`) that is also a drop of ≥ `min_drop` from the listing's
 //! previous price; or a new listing below `new_listing_max_ratio` of the median. An honest sale
-//! (−20…−40 %) stays far above a quarter of the market price. Raising the price back to
+//! (−20…−40 %) stays far above a quarter of the market price. A new listing must also be below the
+//! category's low quantile (`new_listing_max_quantile`): broad categories hold honest cheap items.
+//! Raising the price back to
 //! `restored_ratio` of its pre-dump level within `raise_window_hours` is dump-and-raise: a second
 //! alert (`price_dumping.dump_and_raise`) one severity level higher.
 
@@ -63,7 +65,11 @@ pub fn on_listing(
             Some((before, _)) if ratio < cfg.max_ratio_to_median && l.price <= (1.0 - cfg.min_drop) * before => {
                 Some(("drop", Some(before), excess(cfg.max_ratio_to_median, ratio)))
             }
-            None if ratio < cfg.new_listing_max_ratio => {
+            None if ratio < cfg.new_listing_max_ratio
+                && market
+                    .category_quantile(&l.category, ev.ts, cfg.new_listing_max_quantile, cfg.min_samples)
+                    .is_some_and(|q| l.price < q) =>
+            {
                 Some(("new_listing", None, excess(cfg.new_listing_max_ratio, ratio)))
             }
             _ => None,

@@ -4,7 +4,9 @@
 //! method and weight band (non-zero fees, ≥ `min_samples`), or the price was moved into shipping:
 //! fee above the item price while the price is below `cheap_item_ratio` of the category median and
 //! the fee above `moved_fee_ratio` × the peer median. Express has its own baseline, so a buyer who
-//! picked express is compared with express. Seller alert: ≥ `min_orders` such orders in the window.
+//! picked express is compared with express, and when an order names its route (optional
+//! `origin_region` / `destination_region`) only with orders on the same route: freight follows
+//! distance, and a long route is not an inflated fee. Seller alert: ≥ `min_orders` such orders in the window.
 
 use serde_json::json;
 
@@ -64,7 +66,7 @@ pub fn on_order(
     let sc = &cfg.shipping_fee_inflation;
     let band = weight_band(sc, o.weight_grams);
     let fee = o.shipping_fee;
-    let peer = market.fee_baseline(&o.shipping_method, band).median(ev.ts, sc.min_samples as u64);
+    let peer = market.fee_baseline(&o.shipping_method, band, o.route.as_deref()).median(ev.ts, sc.min_samples as u64);
     let cat = market.category_median(&o.category, ev.ts, cfg.price_dumping.min_samples).map(|(m, _)| m);
 
     let mut signal = None;
@@ -80,7 +82,7 @@ pub fn on_order(
     let Some((kind, score)) = signal else {
         // Only unflagged fees feed the baseline, so inflated fees cannot raise their own bar.
         if fee > 0.0 {
-            market.fee_baseline(&o.shipping_method, band).insert(ev.ts, fee);
+            market.fee_baseline(&o.shipping_method, band, o.route.as_deref()).insert(ev.ts, fee);
         }
         return;
     };
@@ -91,6 +93,7 @@ pub fn on_order(
         "item_price": round2(o.price),
         "shipping_method": &*o.shipping_method,
         "weight_band": band_label(sc, band),
+        "route": o.route.as_deref(),
         "peer_median_fee": peer.map(round2),
         "category": &*o.category,
         "category_median_price": cat.map(round2),

@@ -36,6 +36,14 @@ pub struct SellerState {
 
 impl SellerState {
     /// Cooldown check-and-record: true when an alert for `rule` may go out now.
+    /// Would an alert for `rule` go out now? (No change: lets a rule skip building evidence.)
+    pub fn cooldown_would_allow(&self, rule: &str, ts: Millis, sev: Severity, cooldown_ms: i64) -> bool {
+        match self.cooldowns.iter().find(|(r, _, _)| *r == rule) {
+            Some((_, last_ts, last_sev)) => ts - *last_ts >= cooldown_ms || sev > *last_sev,
+            None => true,
+        }
+    }
+
     pub fn cooldown_allows(&mut self, rule: &'static str, ts: Millis, sev: Severity, cooldown_ms: i64) -> bool {
         match self.cooldowns.iter_mut().find(|(r, _, _)| *r == rule) {
             Some((_, last_ts, last_sev)) => {
@@ -261,7 +269,7 @@ pub struct Market {
     pub reviews: super::ring::ReviewGraph,
     ring_window_ms: i64,
     category_prices: HashMap<Box<str>, WindowedMedian>,
-    fees: HashMap<(Box<str>, u8), WindowedMedian>,
+    fees: HashMap<(Box<str>, u8, Option<Box<str>>), WindowedMedian>,
     tracking: HashMap<Box<str>, TrackingUse>,
     tracking_expiry: VecDeque<(Millis, Box<str>)>,
     price_window_ms: i64,
@@ -301,8 +309,14 @@ impl Market {
         Some((med, m.samples(now)))
     }
 
-    pub fn fee_baseline(&mut self, method: &str, band: u8) -> &mut WindowedMedian {
-        let key = (method.to_ascii_lowercase().into_boxed_str(), band);
+    /// Peer fees for a method and weight band, on one route when the order names it.
+    /// A low quantile of a category's listing prices (for the new-listing dumping line).
+    pub fn category_quantile(&mut self, category: &str, now: Millis, q: f64, min_samples: u32) -> Option<f64> {
+        self.category_prices.get_mut(category)?.quantile(now, q, min_samples as u64)
+    }
+
+    pub fn fee_baseline(&mut self, method: &str, band: u8, route: Option<&str>) -> &mut WindowedMedian {
+        let key = (method.to_ascii_lowercase().into_boxed_str(), band, route.map(Into::into));
         let (w, acc) = (self.fee_window_ms, self.accuracy);
         self.fees.entry(key).or_insert_with(|| WindowedMedian::new(w, acc))
     }

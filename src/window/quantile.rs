@@ -86,6 +86,19 @@ impl WindowedMedian {
         Some(m)
     }
 
+    /// Any quantile of the window ending at `now` (merged on demand: for rare checks, not the hot path).
+    pub fn quantile(&mut self, now: Millis, q: f64, min_samples: u64) -> Option<f64> {
+        self.expire(now);
+        if self.count < min_samples.max(1) {
+            return None;
+        }
+        let mut merged = DDSketch::new(self.sketch_config);
+        for (_, s) in &self.buckets {
+            let _ = merged.merge(s);
+        }
+        merged.quantile(q.clamp(0.0, 1.0)).ok().flatten()
+    }
+
     fn expire(&mut self, now: Millis) {
         let first = now.saturating_sub(self.span.len_ms).saturating_add(1).div_euclid(self.span.bucket_ms);
         while let Some((b, s)) = self.buckets.front() {

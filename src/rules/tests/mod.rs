@@ -102,6 +102,7 @@ pub struct O<'a> {
     pub method: &'a str,
     pub grams: Option<u32>,
     pub listing: &'a str,
+    pub route: Option<&'a str>,
     pub buyer_created_at: Option<Millis>,
 }
 
@@ -116,6 +117,7 @@ impl Default for O<'_> {
             method: "standard",
             grams: Some(300),
             listing: "l",
+            route: None,
             buyer_created_at: None,
         }
     }
@@ -138,6 +140,7 @@ pub fn order(seller: &str, ts: Millis, o: O) -> Event {
             weight_grams: o.grams,
             buyer_created_at: o.buyer_created_at,
             promised_dispatch_hours: 72,
+            route: o.route.map(Into::into),
         }),
     )
 }

@@ -82,7 +82,7 @@ fn no_verdict_without_enough_samples_and_dumps_stay_out_of_the_median() {
     for i in 0..29 {
         k.push(listing("m", T0 + i * 60_000, &format!("l{i}"), "headphones", 40.0));
     }
-    k.push(listing("d", T0 + H, "d1", "headphones", 2.0));
+    k.push(listing("d", T0 + H, "d1", "headphones", 3.0));
     assert!(k.rules_for("d").is_empty(), "29 samples are not a market");
     // The 30th sample arrives; now a new listing at $2 is dumping…
     k.push(listing("m", T0 + 2 * H, "l29", "headphones", 40.0));
@@ -94,6 +94,24 @@ fn no_verdict_without_enough_samples_and_dumps_stay_out_of_the_median() {
     k.finish();
     assert_eq!(k.alerts.len(), 41);
     let last = k.alerts.last().unwrap();
-    // 29 + the unjudged $2 listing + the 30th sample: flagged prices never joined the baseline.
+    // 29 + the unjudged $3 listing + the 30th sample: flagged prices never joined the baseline.
     assert_eq!(last.evidence["median_samples"], 31);
+}
+
+#[test]
+fn a_cheap_new_listing_in_a_broad_category_is_not_dumping() {
+    // A broad category: most listings around $80, but a tenth of honest ones at $5–$9.
+    let mut k = Kit::only("price_dumping");
+    for i in 0..100 {
+        let price = if i % 10 == 0 { 5.0 + (i % 5) as f64 } else { 70.0 + (i % 21) as f64 };
+        k.push(listing(&format!("m{}", i % 20), T0 + i * 60_000, &format!("b-l{i}"), "beauty", price));
+    }
+    // $6 is under 20 % of the median, yet many honest listings sit there: no verdict.
+    k.push(listing("n", T0 + 3 * H, "cheap", "beauty", 6.0));
+    // $2 is below anything honest in the category: dumping.
+    k.push(listing("n", T0 + 3 * H, "dump", "beauty", 2.0));
+    k.finish();
+    let hits: Vec<_> = k.alerts.iter().filter(|a| a.seller_id == "n").collect();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].evidence["listing_id"], "dump");
 }

@@ -89,3 +89,34 @@ fn no_verdict_below_twenty_fee_samples() {
     fee_order(&mut k, "f", T0 + 2 * H, "b", 40.0, 50.0, "standard", 300);
     assert!(k.rules_for("f").is_empty());
 }
+
+#[test]
+fn a_long_route_is_compared_with_the_same_route() {
+    // Peers: 30 short-route parcels at ~$5 and 30 long-route parcels at ~$18, same method and band.
+    let mut k = Kit::only("shipping_fee_inflation");
+    for i in 0..30 {
+        let j = (i % 5) as f64;
+        let t = T0 + i * 60_000;
+        k.push(order("m", t, O { order: &format!("s{i}"), fee: 4.0 + j * 0.5, route: Some("SP>SP"), ..O::default() }));
+        k.push(order("m", t, O { order: &format!("l{i}"), fee: 16.0 + j, route: Some("SP>AM"), ..O::default() }));
+    }
+    // An honest seller shipping far: $19 is 4× the short-route fee, ordinary for the long route.
+    for (i, fee) in [19.0, 20.0].iter().enumerate() {
+        k.push(order(
+            "h",
+            T0 + D + i as i64 * H,
+            O { order: &format!("h{i}"), fee: *fee, route: Some("SP>AM"), ..O::default() },
+        ));
+    }
+    assert!(k.rules_for("h").is_empty(), "{:?}", k.alerts);
+    // The same fees on the short route are inflated.
+    for (i, fee) in [19.0, 20.0].iter().enumerate() {
+        k.push(order(
+            "f",
+            T0 + D + i as i64 * H,
+            O { order: &format!("f{i}"), fee: *fee, route: Some("SP>SP"), ..O::default() },
+        ));
+    }
+    assert_eq!(k.rules_for("f"), ["shipping_fee_inflation"]);
+    assert_eq!(k.alerts.iter().find(|a| a.seller_id == "f").unwrap().evidence["orders"][0]["route"], "SP>SP");
+}
