@@ -263,13 +263,16 @@ pub struct TrackingUse {
     pub ts: Millis,
 }
 
+/// Orders whose fees are comparable: shipping method, weight band, route (when known).
+type FeePeers = (Box<str>, u8, Option<Box<str>>);
+
 /// Cross-seller baselines and indexes.
 pub struct Market {
     /// Five-star reviews by buyer and by seller: the review-ring view.
     pub reviews: super::ring::ReviewGraph,
     ring_window_ms: i64,
     category_prices: HashMap<Box<str>, WindowedMedian>,
-    fees: HashMap<(Box<str>, u8, Option<Box<str>>), WindowedMedian>,
+    fees: HashMap<FeePeers, WindowedMedian>,
     tracking: HashMap<Box<str>, TrackingUse>,
     tracking_expiry: VecDeque<(Millis, Box<str>)>,
     price_window_ms: i64,
