@@ -13,13 +13,14 @@
 //! | [`alert`] | alert contract v1, deterministic ids |
 //! | [`intake`] | decode + reject counting and rate-limited logging, shared by `run` and `replay` |
 //! | [`config`], [`telemetry`], [`shutdown`] | beside the flow: settings, Prometheus metrics and logs, signals |
-//! | [`service`], [`replay`], [`demo`], [`gen`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator |
+//! | [`service`], [`replay`], [`demo`], [`gen`], [`eval`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator, scoring against labels |
 
 pub mod alert;
 pub mod config;
 pub mod decode;
 pub mod demo;
 pub mod engine;
+pub mod eval;
 pub mod gen;
 pub mod intake;
 pub mod replay;

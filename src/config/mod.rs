@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::tracking::CarrierRegistry;
 
+mod eval;
 mod families;
 mod fulfilment;
+pub use eval::*;
 pub use families::*;
 pub use fulfilment::*;
 
@@ -63,6 +65,8 @@ pub struct Config {
     pub small_parcel_restriction: SmallParcelConfig,
     #[serde(default)]
     pub slow_response: SlowResponseConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
 }
 
 impl Default for Config {
@@ -220,6 +224,10 @@ impl Config {
         positive("slow_response.reply_within_hours", r.reply_within_hours)?;
         rate_rule("slow_response", r.window_hours, ("min_unanswered", r.min_unanswered), r.min_ratio)?;
         r.severity.validate("slow_response.severity")?;
+        ratio("eval.min_recall", self.eval.min_recall)?;
+        if !(0.0..=1.0).contains(&self.eval.max_honest_flagged) {
+            return Err(invalid("eval.max_honest_flagged", "is not in [0, 1]", "give a fraction, e.g. 0.01 for 1 %"));
+        }
         Ok(())
     }
 
