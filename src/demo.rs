@@ -161,7 +161,7 @@ pub fn render(report: &DemoReport, show: usize) -> String {
     });
     let fraud: BTreeSet<&str> = report.labels.iter().map(|l| l.seller_id.as_str()).collect();
     out += "\nfamily                    alerts  sellers  labelled  caught  honest-flagged\n";
-    for family in ["fake_shipment", "rating_manipulation", "price_dumping", "shipping_fee_inflation"] {
+    for family in crate::eval::FAMILIES {
         let alerts = by_family.get(family).map_or(&[][..], |v| v.as_slice());
         let flagged: BTreeSet<&str> = alerts.iter().map(|a| a.seller_id.as_str()).collect();
         let want = labelled.get(family).cloned().unwrap_or_default();
