@@ -144,11 +144,13 @@ impl Sim<'_> {
             (sel.family, sel.fraud_start, sel.variant) = (Some(fam), start, variant);
             // Rating fraudsters stay small so a burst dwarfs their honest review flow (and their
             // 7-day delivered count); rate rules need enough orders (and, for slow_response,
-            // messages) for ≥ 3 flags a week; the small-parcel rule counts disputes, not a share.
+            // messages) for ≥ 3 flags a week (phantom sellers' 5/day keep 3 bad orders likely within
+            // 2 days); the small-parcel rule counts disputes, not a share.
             sel.rate = match fam {
                 Family::Rating => sel.rate.clamp(1.0, 2.5),
                 Family::SlowResponse => sel.rate.clamp(6.0, 25.0),
                 Family::SmallParcel => sel.rate.clamp(1.0, 25.0),
+                Family::Phantom => sel.rate.clamp(5.0, 25.0),
                 _ => sel.rate.clamp(4.0, 25.0),
             };
             self.push(start, Act::Fraud(s as u32, FraudStep::Start));
@@ -209,7 +211,7 @@ impl Sim<'_> {
                 let ls = &self.sellers[s].listings;
                 let phantoms: Vec<usize> = (0..ls.len()).filter(|&k| ls[k].phantom).collect();
                 let real: Vec<usize> = (0..ls.len()).filter(|&k| !ls[k].phantom).collect();
-                if !phantoms.is_empty() && self.chance(0.45 * i) {
+                if !phantoms.is_empty() && self.chance(0.55 * i) {
                     *l = phantoms[self.pick(phantoms.len())];
                     t.phantom = Some(self.sellers[s].variant == 0);
                 } else if self.sellers[s].listings[*l].phantom && !real.is_empty() {
