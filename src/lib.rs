@@ -13,7 +13,7 @@
 //! | [`alert`] | alert contract v1, deterministic ids |
 //! | [`intake`] | decode + reject counting and rate-limited logging, shared by `run` and `replay` |
 //! | [`config`], [`telemetry`], [`shutdown`] | beside the flow: settings, Prometheus metrics and logs, signals |
-//! | [`service`], [`replay`], [`demo`], [`gen`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator |
+//! | [`service`], [`replay`], [`demo`], [`gen`], [`eval`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator, scoring against labels |
 //! | [`realdata`] | public real datasets → event contract v1 (tests and calibration) |
 
 pub mod alert;
@@ -21,6 +21,7 @@ pub mod config;
 pub mod decode;
 pub mod demo;
 pub mod engine;
+pub mod eval;
 pub mod gen;
 pub mod intake;
 pub mod realdata;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sellerguard::config::Config;
-use sellerguard::{demo, gen, replay, service, shutdown, telemetry};
+use sellerguard::{demo, eval, gen, replay, service, shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(name = "sellerguard", version, about = "Real-time marketplace seller-rule violation detector")]
@@ -50,6 +50,23 @@ enum Cmd {
         #[arg(long)]
         labels: Option<PathBuf>,
     },
+    /// Score every rule family against labelled traffic (generated, or --events-file + --labels):
+    /// recall, honest sellers flagged, precision, detection delay. Exit code 1 below the [eval] targets.
+    Eval {
+        #[command(flatten)]
+        gen: GenArgs,
+        /// Evaluate this events file (JSON lines) instead of generated traffic.
+        #[arg(long, requires = "labels", conflicts_with = "sweep")]
+        events_file: Option<PathBuf>,
+        /// The labels of --events-file (JSON lines, as `gen --labels` writes them).
+        #[arg(long, requires = "events_file")]
+        labels: Option<PathBuf>,
+        /// Run intensities 1.0, 0.8, 0.6, 0.4, 0.2 and print one table (exit code from 1.0).
+        #[arg(long)]
+        sweep: bool,
+        #[arg(long, env = "SELLERGUARD_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -84,6 +101,9 @@ struct GenArgs {
     /// Share of sellers that commit fraud.
     #[arg(long, default_value_t = 0.08)]
     fraud_share: f64,
+    /// How blatant the fraud is, in (0, 1]: lower is subtler (fewer bad events, nearer the thresholds).
+    #[arg(long, default_value_t = 1.0)]
+    intensity: f64,
 }
 
 impl GenArgs {
@@ -94,6 +114,7 @@ impl GenArgs {
             days: self.days,
             target_events: self.events,
             fraud_share: self.fraud_share,
+            intensity: self.intensity,
             ..gen::GenConfig::default()
         }
     }
@@ -198,6 +219,21 @@ fn main() -> anyhow::Result<()> {
             }
             eprintln!("gen: {} events, {} labelled sellers", summary.events, summary.labels.len());
             Ok(())
+        }
+        Cmd::Eval { gen, events_file, labels, sweep, config } => {
+            let cfg = load_config(&config)?;
+            let src = match (events_file, labels) {
+                (Some(events), Some(labels)) => eval::Source::Files { events, labels },
+                _ => {
+                    let g = gen.config();
+                    g.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+                    eval::Source::Generated { gen: g, sweep }
+                }
+            };
+            let (report, failures) = eval::run(&cfg, &src)?;
+            print!("{report}");
+            std::io::stdout().flush()?;
+            std::process::exit(eval::exit_code(&failures));
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `sellerguard demo` as a newcomer runs it: zero set-up (in-process mock Kafka cluster), and the
-//! printed report holds alerts of all four rule families and the dead-lettered malformed input.
+//! printed report holds alerts of all nine rule families and the dead-lettered malformed input.
 
 mod common;
 
@@ -14,7 +14,7 @@ fn demo_prints_alerts_of_every_family() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
-    for family in ["fake_shipment", "rating_manipulation", "price_dumping", "shipping_fee_inflation"] {
+    for family in sellerguard::eval::FAMILIES {
         let header = format!("== {family}: ");
         let line =
             stdout.lines().find(|l| l.starts_with(&header)).unwrap_or_else(|| panic!("no {family} alerts:\n{stdout}"));

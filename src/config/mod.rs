@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::tracking::CarrierRegistry;
 
+mod eval;
 mod families;
 mod fulfilment;
 mod standing;
+pub use eval::*;
 pub use families::*;
 pub use fulfilment::*;
 pub use standing::*;
@@ -67,6 +69,8 @@ pub struct Config {
     pub slow_response: SlowResponseConfig,
     #[serde(default)]
     pub standing: StandingConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
 }
 
 impl Default for Config {
@@ -251,6 +255,10 @@ impl Config {
         non_negative("standing.min_interval_minutes", st.min_interval_minutes)?;
         non_negative("standing.good_seller_min_age_days", st.good_seller_min_age_days)?;
         ratio("standing.good_seller_min_positive", st.good_seller_min_positive)?;
+        ratio("eval.min_recall", self.eval.min_recall)?;
+        if !(0.0..=1.0).contains(&self.eval.max_honest_flagged) {
+            return Err(invalid("eval.max_honest_flagged", "is not in [0, 1]", "give a fraction, e.g. 0.01 for 1 %"));
+        }
         Ok(())
     }
 

@@ -1,7 +1,17 @@
-//! Fraud injection. Each fraud seller gets exactly one family and a start time after warm-up;
-//! a label is reported only once one of its MARKER events (the detectable ones) was emitted.
-//! Intensities are sized against the generator's own trailing medians (`Trail`), i.e. the same
-//! numbers the detectors compute, with margins well past the default thresholds.
+//! Fraud injection. Each fraud seller gets exactly one family (and, where the family has several
+//! signals, one variant) and a start time after warm-up; a label is reported only once one of its
+//! MARKER events (the first detectable ones) was emitted. Sizes are taken against the generator's
+//! own trailing medians (`Trail`), i.e. the numbers the detectors compute.
+//!
+//! `GenConfig::intensity` scales every family from well past its default thresholds (1.0) towards
+//! them (0.2 is mostly below): fewer bad events and smaller excesses, so a sweep shows each
+//! threshold's trade-off. Injected fraud keeps clear of the other families wherever the real
+//! behaviour allows: fake orders are shipped on time with valid numbers and scanned, cancellations
+//! come before the dispatch deadline, bait prices stay above the dumping lines.
+//!
+//! Per-order fraud (fake shipments, inflated fees, late dispatch, ignored messages, phantom
+//! listings) alters the seller's ordinary orders here; fake-order streams, listings and disputes
+//! are in `fakes.rs`.
 
 use super::*;
 
@@ -11,7 +21,26 @@ pub(super) enum Family {
     Rating,
     Dumping,
     FeeInflation,
+    /// Variants: 0 order brushing, 1 repeat-buyer farming, 2 scanless deliveries, 3 new-account cluster.
+    FalseTransactions,
+    /// Variants: 0 the listing reports stock 0, 1 it reports no stock; both cancel as out of stock.
+    Phantom,
+    LateDispatch,
+    SmallParcel,
+    SlowResponse,
 }
+
+pub(super) const FAMILIES: [Family; 9] = [
+    Family::FakeShipment,
+    Family::Rating,
+    Family::Dumping,
+    Family::FeeInflation,
+    Family::FalseTransactions,
+    Family::Phantom,
+    Family::LateDispatch,
+    Family::SmallParcel,
+    Family::SlowResponse,
+];
 
 impl Family {
     pub(super) fn name(self) -> &'static str {
@@ -20,6 +49,11 @@ impl Family {
             Family::Rating => "rating_manipulation",
             Family::Dumping => "price_dumping",
             Family::FeeInflation => "shipping_fee_inflation",
+            Family::FalseTransactions => "false_transactions",
+            Family::Phantom => "phantom_listing",
+            Family::LateDispatch => "late_dispatch",
+            Family::SmallParcel => "small_parcel_restriction",
+            Family::SlowResponse => "slow_response",
         }
     }
 }
@@ -28,11 +62,19 @@ pub(super) enum FraudStep {
     Start,
     Dump,
     Restore(u32),
-    Brush(i64), // prepare the review burst starting at this time
+    /// Prepare the fake-review burst starting at this time.
+    ReviewBurst(i64),
+    OrderBrush,
+    /// The next order of farmed buyer `k`.
+    Farm(u32),
+    Scanless,
+    Cluster,
+    Dispute,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub(super) enum ShipMode {
+    #[default]
     Normal,
     BadCheck,
     BadFormat,
@@ -40,6 +82,34 @@ pub(super) enum ShipMode {
     Reuse,
     NoScan,
     MethodSwitch,
+}
+
+/// Per-order fraud applied to an ordinary order's lifecycle (none for honest sellers).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Tweaks {
+    pub mode: ShipMode,
+    /// shipping_fee_inflation: the fee was inflated (the placement is the detectable event).
+    pub inflated: bool,
+    /// late_dispatch: shipped past the promised dispatch time.
+    pub late: bool,
+    /// Probability that the buyer writes to the seller.
+    pub chat: f64,
+    /// slow_response: the buyer's message goes unanswered past the deadline.
+    pub ignore: bool,
+    /// phantom_listing: cancelled by the seller as out of stock; `Some(true)` when the listing
+    /// reported stock 0 (then the order itself is already detectable).
+    pub phantom: Option<bool>,
+}
+
+impl Tweaks {
+    pub(super) fn honest() -> Self {
+        Tweaks { chat: 0.1, ..Tweaks::default() }
+    }
+}
+
+/// `weak` at intensity 0, `strong` at 1: how fraud sizes approach their thresholds.
+pub(super) fn lerp(weak: f64, strong: f64, intensity: f64) -> f64 {
+    weak + (strong - weak) * intensity
 }
 
 impl Sim<'_> {
@@ -54,20 +124,35 @@ impl Sim<'_> {
             let j = self.pick(i + 1);
             pool.swap(i, j);
         }
-        let k = ((self.cfg.fraud_share * n as f64).round() as usize).max(4).min(n - 1).min(pool.len());
-        let fams = [Family::FakeShipment, Family::Rating, Family::Dumping, Family::FeeInflation];
+        // At least one seller per family whenever there are enough sellers.
+        let k = ((self.cfg.fraud_share * n as f64).round() as usize).max(FAMILIES.len()).min(n - 1).min(pool.len());
         let warm = self.cfg.start_ms + i64::from(self.cfg.warmup_days) * DAY_MS;
         // Start in the first 40 % of the post-warm-up span so every family has time to show.
         let span = i64::from(self.cfg.days - self.cfg.warmup_days) * DAY_MS * 2 / 5;
+        // Variants take turns (from a seeded offset): any four false_transactions sellers show all four signals.
+        let offset = self.pick(4);
         for (j, &s) in pool.iter().take(k).enumerate() {
-            let fam = fams[j % 4];
+            let fam = FAMILIES[j % FAMILIES.len()];
             let start = warm + self.ums(0, span);
+            let turn = j / FAMILIES.len() + offset;
+            let variant = match fam {
+                Family::FalseTransactions => (turn % 4) as u8,
+                Family::Phantom => (turn % 2) as u8,
+                _ => 0,
+            };
             let sel = &mut self.sellers[s];
-            sel.family = Some(fam);
-            sel.fraud_start = start;
-            // Rating fraudsters stay small so a burst dwarfs their honest review flow (and
-            // their 7-day delivered count); the others need enough orders for ≥2 flags/week.
-            sel.rate = if fam == Family::Rating { sel.rate.clamp(1.0, 2.5) } else { sel.rate.clamp(4.0, 25.0) };
+            (sel.family, sel.fraud_start, sel.variant) = (Some(fam), start, variant);
+            // Rating fraudsters stay small so a burst dwarfs their honest review flow (and their
+            // 7-day delivered count); rate rules need enough orders (and, for slow_response,
+            // messages) for ≥ 3 flags a week (phantom sellers' 5/day keep 3 bad orders likely within
+            // 2 days); the small-parcel rule counts disputes, not a share.
+            sel.rate = match fam {
+                Family::Rating => sel.rate.clamp(1.0, 2.5),
+                Family::SlowResponse => sel.rate.clamp(6.0, 25.0),
+                Family::SmallParcel => sel.rate.clamp(1.0, 25.0),
+                Family::Phantom => sel.rate.clamp(5.0, 25.0),
+                _ => sel.rate.clamp(4.0, 25.0),
+            };
             self.push(start, Act::Fraud(s as u32, FraudStep::Start));
         }
     }
@@ -76,9 +161,10 @@ impl Sim<'_> {
         let Some(fam) = self.sellers[s].family else {
             return;
         };
+        let variant = self.sellers[s].variant;
         match (fam, step) {
-            (Family::Rating, FraudStep::Start) => self.brush(ts, s, ts + 72 * HOUR_MS),
-            (Family::Rating, FraudStep::Brush(burst)) => self.brush(ts, s, burst),
+            (Family::Rating, FraudStep::Start) => self.review_burst(ts, s, ts + 72 * HOUR_MS),
+            (Family::Rating, FraudStep::ReviewBurst(burst)) => self.review_burst(ts, s, burst),
             (Family::Dumping, FraudStep::Start) => {
                 self.dump(ts, s);
                 let t = ts + self.ums(3 * DAY_MS, 5 * DAY_MS);
@@ -90,95 +176,56 @@ impl Sim<'_> {
                 (li.cur, li.promo) = (li.list, false);
                 self.render_listing(ts, s, l as usize, MARKER);
             }
-            (Family::FeeInflation, FraudStep::Start) => {
-                // New listings priced at ~22.5 % of the category median: under the 25 % of the
-                // fee rule, above the 20 % new-listing rule of price_dumping (no cross-alert).
-                for _ in 0..1 + self.pick(2) {
-                    let cat = self.busiest_cat(s);
-                    let med = self.cat_prices[cat].median(30).unwrap_or((CATEGORIES[cat].1 * 100.0) as i64);
-                    let mut l = self.new_listing(cat, 0.0);
-                    l.cur = ((med as f64 * self.uf(0.215, 0.235)).round() as i64).max(1);
-                    // promo: no honest sales on top, which could push it under 20 % later.
-                    (l.list, l.promo) = (l.cur, true);
-                    let sel = &mut self.sellers[s];
-                    sel.listings.push(l);
-                    sel.cheap.push(sel.listings.len() as u32 - 1);
-                    self.render_listing(ts, s, self.sellers[s].listings.len() - 1, 0);
+            (Family::FeeInflation, FraudStep::Start) => self.fee_listings(ts, s),
+            (Family::FalseTransactions, FraudStep::Start) => match variant {
+                0 => self.order_brush(ts, s),
+                1 => self.start_farm(ts, s),
+                2 => self.scanless(ts, s),
+                _ => self.start_cluster(ts, s),
+            },
+            (Family::FalseTransactions, FraudStep::OrderBrush) => self.order_brush(ts, s),
+            (Family::FalseTransactions, FraudStep::Farm(k)) => self.farm_order(ts, s, k),
+            (Family::FalseTransactions, FraudStep::Scanless) => self.scanless(ts, s),
+            (Family::FalseTransactions, FraudStep::Cluster) => self.cluster_order(ts, s),
+            (Family::Phantom, FraudStep::Start) => self.make_phantoms(ts, s),
+            (Family::SmallParcel, FraudStep::Start | FraudStep::Dispute) => self.expired_dispute(ts, s),
+            // fake_shipment, late_dispatch and slow_response act on each order (`tweaks`).
+            _ => {}
+        }
+    }
+
+    /// The per-order fraud of seller `s` (family `fam` once started); may move the order to
+    /// another listing `l`.
+    pub(super) fn tweaks(&mut self, fam: Option<Family>, s: usize, l: &mut usize) -> Tweaks {
+        let i = self.cfg.intensity;
+        let mut t = Tweaks::honest();
+        match fam {
+            Some(Family::FakeShipment) => t.mode = self.ship_mode(),
+            Some(Family::LateDispatch) => t.late = self.chance(0.6 * i),
+            Some(Family::SlowResponse) => {
+                // Buyers of a seller who does not answer write (and chase) more.
+                t.chat = 0.6;
+                t.ignore = self.chance(0.75 * i);
+            }
+            Some(Family::Phantom) => {
+                let ls = &self.sellers[s].listings;
+                let phantoms: Vec<usize> = (0..ls.len()).filter(|&k| ls[k].phantom).collect();
+                let real: Vec<usize> = (0..ls.len()).filter(|&k| !ls[k].phantom).collect();
+                if !phantoms.is_empty() && self.chance(0.55 * i) {
+                    *l = phantoms[self.pick(phantoms.len())];
+                    t.phantom = Some(self.sellers[s].variant == 0);
+                } else if self.sellers[s].listings[*l].phantom && !real.is_empty() {
+                    *l = real[self.pick(real.len())];
                 }
             }
-            _ => {} // fake_shipment acts through `ship_mode` / `shipment` on each order
+            _ => {}
         }
+        t
     }
 
-    /// The seller category with the most trailing samples (so the detector can evaluate it).
-    fn busiest_cat(&self, s: usize) -> usize {
-        let cats = &self.sellers[s].cats;
-        *cats.iter().max_by_key(|&&c| (self.cat_prices[c].0.len(), std::cmp::Reverse(c))).unwrap_or(&0)
-    }
-
-    /// Drops one listing to ~10 % of the category median (≥ 76 % below its list price, since
-    /// honest list prices are ≥ 0.5× base); 60 % of the time raises it back 1–3 days later.
-    fn dump(&mut self, ts: i64, s: usize) {
-        let cat = self.busiest_cat(s);
-        let cands: Vec<usize> =
-            (0..self.sellers[s].listings.len()).filter(|&l| !self.sellers[s].listings[l].promo).collect();
-        let pref: Vec<usize> = cands.iter().copied().filter(|&l| self.sellers[s].listings[l].cat == cat).collect();
-        let pool = if pref.is_empty() { cands } else { pref };
-        if pool.is_empty() {
-            return;
-        }
-        let l = pool[self.pick(pool.len())];
-        let cat = self.sellers[s].listings[l].cat;
-        let med = self.cat_prices[cat].median(30).unwrap_or((CATEGORIES[cat].1 * 100.0) as i64);
-        let price = ((med as f64 * self.uf(0.08, 0.12)).round() as i64).max(1);
-        let li = &mut self.sellers[s].listings[l];
-        (li.cur, li.promo) = (price.min(li.list / 2), true);
-        self.render_listing(ts, s, l, MARKER);
-        if self.chance(0.6) {
-            let t = ts + self.ums(DAY_MS, 3 * DAY_MS);
-            self.push(t, Act::Fraud(s as u32, FraudStep::Restore(l as u32)));
-        }
-    }
-
-    /// Brushing: 35–50 fake orders from accounts < 2 days old, all reviewed 5★ within 10 h of
-    /// `burst`. ~35 % are genuinely shipped and delivered before the burst (clean tracking, so
-    /// fake_shipment stays quiet); the rest are never shipped. Next burst 2–4 days later.
-    fn brush(&mut self, now: i64, s: usize, burst: i64) {
-        for _ in 0..35 + self.pick(16) {
-            let delivered = self.chance(0.35);
-            let placed = if delivered {
-                burst - self.ums(50 * HOUR_MS, 70 * HOUR_MS)
-            } else {
-                burst - self.ums(2 * HOUR_MS, 20 * HOUR_MS)
-            };
-            let placed = placed.max(now);
-            let (buyer, created) = (self.new_id(), placed - self.ums(HOUR_MS, 48 * HOUR_MS));
-            let l = self.pick(self.sellers[s].listings.len());
-            let mut o = self.new_order(placed, s, l, buyer, created, Method::Standard);
-            let mut p = vec![(placed, Step::Placed, 0)];
-            if delivered {
-                let ship = placed + self.ums(2 * HOUR_MS, 8 * HOUR_MS);
-                (o.carrier, o.tracking) = self.new_tracking(Method::Standard);
-                let acc = ship + self.ums(2 * HOUR_MS, 6 * HOUR_MS);
-                let del = ship + self.ums(24 * HOUR_MS, 36 * HOUR_MS);
-                p.push((ship, Step::Shipped, 0));
-                p.push((acc, Step::Scan("accepted", false), OBLIG));
-                p.push((acc + self.ums(6 * HOUR_MS, 12 * HOUR_MS), Step::Scan("in_transit", false), 0));
-                p.push((del - self.ums(HOUR_MS, 4 * HOUR_MS), Step::Scan("out_for_delivery", true), 0));
-                p.push((del, Step::Scan("delivered", true), 0));
-                p.push((del + self.ums(5 * MIN_MS, HOUR_MS), Step::Delivered, 0));
-            }
-            p.push((burst + self.ums(0, 10 * HOUR_MS), Step::Review(5), MARKER));
-            self.finish_plan(&mut o, p);
-            self.push(placed, Act::Order(o));
-        }
-        let next = burst + self.ums(2 * DAY_MS, 4 * DAY_MS);
-        self.push(next - 72 * HOUR_MS, Act::Fraud(s as u32, FraudStep::Brush(next)));
-    }
-
-    /// Fake-shipment sellers corrupt half of their shipments after the start.
+    /// Fake-shipment sellers corrupt up to half of their shipments after the start.
     pub(super) fn ship_mode(&mut self) -> ShipMode {
-        if !self.chance(0.5) {
+        if !self.chance(0.5 * self.cfg.intensity) {
             return ShipMode::Normal;
         }
         match self.u() {
@@ -238,22 +285,79 @@ impl Sim<'_> {
     }
 
     /// Fee inflation on an order placed after the start: 5.5–10× the trailing (method, band)
-    /// median on half the orders, and always on the cheap listings (fee > price as well).
+    /// median on half the orders at full intensity (a tenth of them at 2.3–3.2×, around the 3×
+    /// line, at 0.2), and always on the cheap listings (fee above the price and the peer median).
     pub(super) fn inflate(&mut self, o: &mut Order, l: usize) -> bool {
-        let s = o.seller as usize;
+        let (s, i) = (o.seller as usize, self.cfg.intensity);
         let peer = self.fees[o.method as usize * 8 + band(o.weight)].median(40);
         if self.sellers[s].cheap.contains(&(l as u32)) {
             let peer = peer.unwrap_or((STD_FEE[band(o.weight)] * o.method.fee_mult()) as i64);
-            let fee = (o.price as f64 * self.uf(1.3, 2.0)).max(peer as f64 * self.uf(5.5, 9.0));
-            o.fee = fee.round() as i64;
+            let over_price = lerp(1.0, self.uf(1.3, 2.0), i);
+            // The rule's line is 1.5× the peer median.
+            let over_peer = lerp(1.0, self.uf(2.5, 9.0), i);
+            o.fee = (o.price as f64 * over_price).max(peer as f64 * over_peer).round() as i64;
             return true;
         }
         match peer {
-            Some(m) if self.chance(0.5) => {
-                o.fee = (m as f64 * self.uf(5.5, 10.0)).round() as i64;
+            Some(m) if self.chance(0.5 * i) => {
+                o.fee = (m as f64 * lerp(1.5, self.uf(5.5, 10.0), i)).round() as i64;
                 true
             }
             _ => false,
+        }
+    }
+
+    /// New listings priced at ~22.5 % of the category median: under the 25 % of the fee rule,
+    /// above the 20 % new-listing rule of price_dumping (no cross-alert). Used by a share
+    /// `intensity` of the sellers: a fee above a cheap item's price is above 1.5× the peer fee
+    /// whenever the price is, so this trick cannot be made subtle, only rarer.
+    fn fee_listings(&mut self, ts: i64, s: usize) {
+        if !self.chance(self.cfg.intensity) {
+            return;
+        }
+        for _ in 0..1 + self.pick(2) {
+            let cat = self.busiest_cat(s);
+            let med = self.cat_prices[cat].median(30).unwrap_or((CATEGORIES[cat].1 * 100.0) as i64);
+            let mut l = self.new_listing(cat, 0.0);
+            l.cur = ((med as f64 * self.uf(0.215, 0.235)).round() as i64).max(1);
+            // promo: no honest sales on top, which could push it under 20 % later.
+            (l.list, l.promo) = (l.cur, true);
+            let sel = &mut self.sellers[s];
+            sel.listings.push(l);
+            sel.cheap.push(sel.listings.len() as u32 - 1);
+            self.render_listing(ts, s, self.sellers[s].listings.len() - 1, 0);
+        }
+    }
+
+    /// The seller category with the most trailing samples (so the detector can evaluate it).
+    pub(super) fn busiest_cat(&self, s: usize) -> usize {
+        let cats = &self.sellers[s].cats;
+        *cats.iter().max_by_key(|&&c| (self.cat_prices[c].0.len(), std::cmp::Reverse(c))).unwrap_or(&0)
+    }
+
+    /// Drops one listing to ~10 % of the category median at full intensity (≥ 76 % below its list
+    /// price, since honest list prices are ≥ 0.5× base), ~25 % (the line) at 0.2; 60 % of the time
+    /// raises it back 1–3 days later.
+    fn dump(&mut self, ts: i64, s: usize) {
+        let cat = self.busiest_cat(s);
+        let cands: Vec<usize> =
+            (0..self.sellers[s].listings.len()).filter(|&l| !self.sellers[s].listings[l].promo).collect();
+        let pref: Vec<usize> = cands.iter().copied().filter(|&l| self.sellers[s].listings[l].cat == cat).collect();
+        let pool = if pref.is_empty() { cands } else { pref };
+        if pool.is_empty() {
+            return;
+        }
+        let l = pool[self.pick(pool.len())];
+        let cat = self.sellers[s].listings[l].cat;
+        let med = self.cat_prices[cat].median(30).unwrap_or((CATEGORIES[cat].1 * 100.0) as i64);
+        let ratio = lerp(0.29, 0.10, self.cfg.intensity) + self.uf(-0.02, 0.02);
+        let price = ((med as f64 * ratio).round() as i64).max(1);
+        let li = &mut self.sellers[s].listings[l];
+        (li.cur, li.promo) = (price.min(li.list / 2), true);
+        self.render_listing(ts, s, l, MARKER);
+        if self.chance(0.6) {
+            let t = ts + self.ums(DAY_MS, 3 * DAY_MS);
+            self.push(t, Act::Fraud(s as u32, FraudStep::Restore(l as u32)));
         }
     }
 }

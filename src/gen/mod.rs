@@ -4,9 +4,11 @@
 //! order's lifecycle, listing updates, fraud steps) sits in one time-ordered heap, so output is
 //! streamed in event-time order and memory is bounded by in-flight orders. Rendered lines pass
 //! through a small reorder heap that delays a few events by up to `max_disorder_ms`.
-//! Types live here; the loop and listings in `sim.rs`, honest orders in `orders.rs`, fraud
-//! injection in `fraud.rs`, formats and tracking numbers in `util.rs`.
+//! Types live here; the loop and listings in `sim.rs`, orders in `orders.rs`, fraud families and
+//! per-order fraud in `fraud.rs`, fake-order and other fraud streams in `fakes.rs`, formats and
+//! tracking numbers in `util.rs`.
 
+mod fakes;
 mod fraud;
 mod orders;
 mod sim;
@@ -16,7 +18,7 @@ mod util;
 
 pub use util::{is_valid_tracking, rfc3339, s10_check, ups_check};
 
-use fraud::{Family, FraudStep, ShipMode};
+use fraud::{Family, FraudStep, ShipMode, Tweaks};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::cmp::{Ordering, Reverse};
@@ -36,6 +38,9 @@ pub struct GenConfig {
     pub fraud_share: f64,
     pub warmup_days: u32,
     pub max_disorder_ms: i64,
+    /// How blatant injected fraud is, in (0, 1]: 1.0 is well past every default threshold; lower
+    /// means fewer bad events, closer to the thresholds (0.2 is mostly below), for sweeps.
+    pub intensity: f64,
 }
 
 impl Default for GenConfig {
@@ -49,6 +54,7 @@ impl Default for GenConfig {
             fraud_share: 0.08,
             warmup_days: 2,
             max_disorder_ms: 240_000,
+            intensity: 1.0,
         }
     }
 }
@@ -67,6 +73,9 @@ impl GenConfig {
         }
         if !self.fraud_share.is_finite() || !(0.0..=1.0).contains(&self.fraud_share) {
             return Err(format!("fraud_share must be in [0, 1], got {}", self.fraud_share));
+        }
+        if !(self.intensity.is_finite() && self.intensity > 0.0 && self.intensity <= 1.0) {
+            return Err(format!("intensity must be in (0, 1], got {}", self.intensity));
         }
         if self.fraud_share > 0.0 && self.warmup_days >= self.days {
             return Err(format!(
@@ -224,6 +233,9 @@ enum Step {
     Reply,
 }
 
+/// One planned lifecycle step: (event time, step, OBLIG/MARKER flags).
+type PlanStep = (i64, Step, u8);
+
 struct Order {
     id: u64,
     seller: u32,
@@ -241,7 +253,7 @@ struct Order {
     carrier: &'static str,
     tracking: String,
     conv: u64,
-    plan: Vec<(i64, Step, u8)>,
+    plan: Vec<PlanStep>,
     next: usize,
     ship_out: bool,   // order_shipped emitted (its first scan is owed even after the stop)
     msg_out: bool,    // buyer_message emitted (its reply is owed)
@@ -255,7 +267,8 @@ struct Listing {
     cur: i64,
     weight: u32,
     free: bool,
-    promo: bool, // on sale or dumped: no overlapping price changes
+    promo: bool,   // on sale or dumped: no overlapping price changes
+    phantom: bool, // phantom_listing: orders on it are cancelled as out of stock
 }
 
 struct Seller {
@@ -267,7 +280,12 @@ struct Seller {
     family: Option<Family>,
     fraud_start: i64,
     recent: VecDeque<(&'static str, String)>, // recent valid numbers (for reuse fraud)
-    cheap: Vec<u32>,                          // fee-inflation "price moved into shipping" listings
+    /// Fee inflation: "price moved into shipping" listings; new-account cluster: the bait listing.
+    cheap: Vec<u32>,
+    /// Which signal the seller's fraud shows, where a family has several (see `fraud::Family`).
+    variant: u8,
+    /// Repeat-buyer farming: the seller's farmed buyer accounts.
+    farm: Vec<u64>,
 }
 
 enum Act {
@@ -279,6 +297,8 @@ enum Act {
     NewListing(u32),
     Order(Box<Order>),
     Fraud(u32, FraudStep),
+    /// An honest seller's one-off dispute for an expired protection period (below the rule's 2).
+    HonestDispute(u32),
 }
 
 struct Item {

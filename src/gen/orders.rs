@@ -3,20 +3,20 @@
 use super::*;
 
 impl Sim<'_> {
-    /// Builds an honest order for seller `s` at `now` (fraud hooks may alter it) and queues it.
+    /// Builds an order for seller `s` at `now` (fraud tweaks may alter it) and queues it.
     pub(super) fn place_honest(&mut self, now: i64, s: usize) {
         let fam = self.sellers[s].family.filter(|_| now >= self.sellers[s].fraud_start);
-        let n = self.sellers[s].listings.len();
-        let mut l = ((self.u().powf(1.7)) * n as f64) as usize % n.max(1); // skewed popularity
-        if fam == Some(Family::FeeInflation) && !self.sellers[s].cheap.is_empty() && self.chance(0.3) {
+        let mut l = self.popular_listing(s);
+        let cheap_share = 0.3 * self.cfg.intensity;
+        if fam == Some(Family::FeeInflation) && !self.sellers[s].cheap.is_empty() && self.chance(cheap_share) {
             let k = self.pick(self.sellers[s].cheap.len());
             l = self.sellers[s].cheap[k] as usize;
         }
+        let mut t = self.tweaks(fam, s, &mut l);
         let (buyer, created) = if self.chance(0.03) {
             (self.new_id(), now - self.ums(2 * HOUR_MS, 6 * DAY_MS)) // a few honest new accounts
         } else {
-            let b = self.rng.random_range(0..400_000u64);
-            (b, self.cfg.start_ms - 30 * DAY_MS - (splitmix(b ^ self.cfg.seed) % 1800) as i64 * DAY_MS)
+            self.pooled_buyer()
         };
         let u = self.u();
         let method = if u < 0.75 {
@@ -27,10 +27,25 @@ impl Sim<'_> {
             Method::Economy
         };
         let mut o = self.new_order(now, s, l, buyer, created, method);
-        let mode = if fam == Some(Family::FakeShipment) { self.ship_mode() } else { ShipMode::Normal };
-        let inflated = fam == Some(Family::FeeInflation) && self.inflate(&mut o, l);
-        self.plan_lifecycle(now, &mut o, mode, inflated);
+        t.inflated = fam == Some(Family::FeeInflation) && self.inflate(&mut o, l);
+        self.plan_lifecycle(now, &mut o, t);
         self.push(now, Act::Order(o));
+    }
+
+    /// An established account from the shared pool, with its stable creation date.
+    pub(super) fn pooled_buyer(&mut self) -> (u64, i64) {
+        let b = self.rng.random_range(0..400_000u64);
+        (b, self.pooled_created(b))
+    }
+
+    pub(super) fn pooled_created(&self, b: u64) -> i64 {
+        self.cfg.start_ms - 30 * DAY_MS - (splitmix(b ^ self.cfg.seed) % 1800) as i64 * DAY_MS
+    }
+
+    /// One of the seller's listings, skewed towards the first (popular) ones.
+    pub(super) fn popular_listing(&mut self, s: usize) -> usize {
+        let n = self.sellers[s].listings.len();
+        ((self.u().powf(1.7)) * n as f64) as usize % n.max(1)
     }
 
     pub(super) fn new_order(
@@ -96,19 +111,38 @@ impl Sim<'_> {
         })
     }
 
-    /// Honest lifecycle (fake-shipment modes alter shipment/scans): placed → shipped 6–60 h within
-    /// the promised dispatch time (2 % late) → accepted scan 2–30 h later → transit scans → delivered → maybe review.
-    pub(super) fn plan_lifecycle(&mut self, now: i64, o: &mut Order, mode: ShipMode, inflated: bool) {
+    /// Honest lifecycle, altered by the seller's fraud tweaks: placed → maybe a buyer message and
+    /// its reply → shipped 6–60 h later within the promised dispatch time (1 % late) → accepted
+    /// scan 2–30 h later → transit scans → delivered → maybe review.
+    pub(super) fn plan_lifecycle(&mut self, now: i64, o: &mut Order, t: Tweaks) {
         let p = &mut Vec::with_capacity(12);
-        p.push((now, Step::Placed, if inflated { MARKER } else { 0 }));
-        if self.chance(0.1) {
+        let placed_flags = if t.inflated || t.late || t.phantom == Some(true) { MARKER } else { 0 };
+        p.push((now, Step::Placed, placed_flags));
+        if self.chance(t.chat) {
             let m = now + self.ums(30 * MIN_MS, 48 * HOUR_MS);
             o.conv = self.new_id();
-            p.push((m, Step::Message, 0));
-            p.push((m + self.ums(10 * MIN_MS, 8 * HOUR_MS), Step::Reply, OBLIG));
+            p.push((m, Step::Message, if t.ignore { MARKER } else { 0 }));
+            let reply = if t.ignore {
+                // Never answered, or days late.
+                self.chance(0.5).then(|| m + self.ums(25 * HOUR_MS, 72 * HOUR_MS))
+            } else if self.chance(0.02) {
+                Some(m + self.ums(25 * HOUR_MS, 40 * HOUR_MS)) // an honest slow reply, now and then
+            } else {
+                Some(m + self.ums(10 * MIN_MS, 8 * HOUR_MS))
+            };
+            if let Some(r) = reply {
+                p.push((r, Step::Reply, OBLIG));
+            }
+        }
+        let promised = o.promised.unwrap_or(72) * HOUR_MS;
+        if t.phantom.is_some() {
+            // It cannot be sold: cancelled well before the dispatch deadline, so it is not late too.
+            let at = now + self.ums(2 * HOUR_MS, (promised - 6 * HOUR_MS).min(30 * HOUR_MS));
+            p.push((at, Step::Cancelled("seller", "out_of_stock"), MARKER | OBLIG));
+            return self.finish_plan(o, std::mem::take(p));
         }
         let u = self.u();
-        if mode == ShipMode::Normal && !inflated && u < 0.04 {
+        if t.mode == ShipMode::Normal && !t.inflated && !t.late && u < 0.04 {
             let (at, by, why) = if u < 0.03 {
                 (self.ums(30 * MIN_MS, 5 * HOUR_MS), "buyer", "changed_mind")
             } else if u < 0.037 {
@@ -116,21 +150,26 @@ impl Sim<'_> {
             } else {
                 (self.ums(5 * MIN_MS, HOUR_MS), "platform", "payment_failed")
             };
-            p.push((now + at, Step::Cancelled(by, why), 0));
+            // Owed after the stop like a dispatch: an order left neither shipped nor cancelled looks late.
+            p.push((now + at, Step::Cancelled(by, why), OBLIG));
             return self.finish_plan(o, std::mem::take(p));
         }
         // Honest sellers ship within the promise (engine default 72 h when the order names none),
-        // 2 % of the time late.
-        let promised = o.promised.unwrap_or(72) * HOUR_MS;
+        // 1 % of the time late; late_dispatch fraudsters past it. The policy's "3 late and 15 %" is
+        // sensitive to that rate at small shops: at 1.5 %, ~1 % of sellers cross it by chance over
+        // a 45-day run (3 late of 16 in a slow week).
         let ship = now
-            + if self.chance(0.02) {
+            + if t.late {
+                self.ums(promised + 4 * HOUR_MS, promised + 48 * HOUR_MS)
+            } else if self.chance(0.01) {
                 self.ums(promised + HOUR_MS, promised + 40 * HOUR_MS)
             } else {
                 self.ums(6 * HOUR_MS, (promised - 4 * HOUR_MS).min(60 * HOUR_MS))
             };
+        let mode = t.mode;
         let scans = self.shipment(o, mode);
-        // Honest dispatches are owed even after the stop: no order is left looking late.
-        p.push((ship, Step::Shipped, if mode == ShipMode::Normal { OBLIG } else { MARKER }));
+        // Dispatches are owed even after the stop (fake ones too): no order is left looking late.
+        p.push((ship, Step::Shipped, if mode == ShipMode::Normal { OBLIG } else { OBLIG | MARKER }));
         if !scans {
             p.push((ship + self.ums(8 * DAY_MS, 15 * DAY_MS), Step::Dispute("not_received"), 0));
             return self.finish_plan(o, std::mem::take(p));
@@ -172,7 +211,41 @@ impl Sim<'_> {
         self.finish_plan(o, std::mem::take(p));
     }
 
-    pub(super) fn finish_plan(&mut self, o: &mut Order, mut p: Vec<(i64, Step, u8)>) {
+    /// A fake order's fulfilment that trips no shipping rule: shipped within the promise with a
+    /// fresh valid number and scanned all the way (`fast`: a domestic warehouse, confirmed within
+    /// 45 h of the order).
+    /// Without `scans` the colluding buyer confirms delivery 20–60 h after dispatch with no carrier
+    /// scan ever: false_transactions.scanless_delivery, confirmed before fake_shipment's 72 h scan
+    /// deadline so that rule stays quiet. Returns the steps after `Placed` and the confirmation time.
+    pub(super) fn clean_plan(&mut self, placed: i64, o: &mut Order, fast: bool, scans: bool) -> (Vec<PlanStep>, i64) {
+        let promised = o.promised.unwrap_or(72) * HOUR_MS;
+        let ship = placed + self.ums(2 * HOUR_MS, (promised - 4 * HOUR_MS).min(if fast { 6 } else { 48 } * HOUR_MS));
+        (o.carrier, o.tracking) = self.new_tracking(o.ship_method);
+        let mut p = vec![(ship, Step::Shipped, OBLIG)];
+        if !scans {
+            let got = ship + self.ums(20 * HOUR_MS, 60 * HOUR_MS);
+            p.push((got, Step::Delivered, OBLIG | MARKER));
+            return (p, got);
+        }
+        let total = match (fast, o.ship_method) {
+            (true, _) => self.ums(20 * HOUR_MS, 36 * HOUR_MS),
+            (_, Method::Express) => self.ums(2 * DAY_MS, 4 * DAY_MS),
+            (_, Method::Standard) => self.ums(4 * DAY_MS, 10 * DAY_MS),
+            (_, Method::Economy) => self.ums(8 * DAY_MS, 16 * DAY_MS),
+        };
+        let acc = ship + self.ums(2 * HOUR_MS, 6 * HOUR_MS);
+        let del = (ship + total).max(acc + 20 * HOUR_MS);
+        p.push((acc, Step::Scan("accepted", false), OBLIG));
+        p.push((acc + (del - acc) / 3, Step::Scan("in_transit", false), 0));
+        p.push((acc + (del - acc) * 2 / 3, Step::Scan("in_transit", true), 0));
+        p.push((del - self.ums(HOUR_MS, 4 * HOUR_MS), Step::Scan("out_for_delivery", true), 0));
+        p.push((del, Step::Scan("delivered", true), 0));
+        let got = del + self.ums(5 * MIN_MS, 3 * HOUR_MS);
+        p.push((got, Step::Delivered, 0));
+        (p, got)
+    }
+
+    pub(super) fn finish_plan(&mut self, o: &mut Order, mut p: Vec<PlanStep>) {
         p.sort_by_key(|e| e.0); // stable: causal order kept for equal timestamps
         o.plan = p;
     }
@@ -186,7 +259,7 @@ impl Sim<'_> {
         // emitted shipment, reply to an emitted message); skip over everything else.
         let parent_out = match step {
             Step::Reply => o.msg_out,
-            Step::Shipped => o.placed_out,
+            Step::Shipped | Step::Cancelled(..) => o.placed_out,
             _ => o.ship_out,
         };
         if self.stopping && (flags & OBLIG == 0 || !parent_out) {

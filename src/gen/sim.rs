@@ -96,6 +96,8 @@ impl<'a> Sim<'a> {
                 fraud_start: i64::MAX,
                 recent: VecDeque::new(),
                 cheap: Vec::new(),
+                variant: 0,
+                farm: Vec::new(),
             };
             let free_share = self.uf(0.0, 0.5);
             let nl = listings_for(rate);
@@ -114,6 +116,13 @@ impl<'a> Sim<'a> {
             }
         }
         self.setup_fraud(&ranks);
+        for s in 0..n {
+            // A few honest sellers get one expired-protection dispute: allowed, the rule needs two.
+            if self.sellers[s].family.is_none() && self.chance(0.03) {
+                let t = start + self.ums(0, i64::from(self.cfg.days) * DAY_MS);
+                self.push(t, Act::HonestDispute(s as u32));
+            }
+        }
         for s in 0..n as u32 {
             let rate = self.sellers[s as usize].rate;
             let t = self.next_arrival(start + 10 * MIN_MS, rate);
@@ -136,7 +145,8 @@ impl<'a> Sim<'a> {
             weight += 1; // avoid "<=" vs "<" ambiguity at band edges
         }
         let cents = (price * 100.0).round() as i64;
-        Listing { id: self.new_id(), cat, list: cents, cur: cents, weight, free: self.chance(free_share), promo: false }
+        let free = self.chance(free_share);
+        Listing { id: self.new_id(), cat, list: cents, cur: cents, weight, free, promo: false, phantom: false }
     }
 
     pub(super) fn exp_ms(&mut self, per_day: f64) -> i64 {
@@ -232,6 +242,7 @@ impl<'a> Sim<'a> {
                     self.push(t, Act::NewListing(s));
                 }
                 Act::Fraud(s, step) => self.fraud_step(ts, s as usize, step),
+                Act::HonestDispute(s) => self.honest_dispute(ts, s as usize),
             }
         }
         self.flush(i64::MAX);
@@ -281,9 +292,9 @@ impl<'a> Sim<'a> {
     }
 
     pub(super) fn render_listing(&mut self, ts: i64, s: usize, l: usize, flags: u8) {
-        let (id, cat, cur, weight, free) = {
+        let (id, cat, cur, weight, free, phantom) = {
             let li = &self.sellers[s].listings[l];
-            (li.id, li.cat, li.cur, li.weight, li.free)
+            (li.id, li.cat, li.cur, li.weight, li.free, li.phantom)
         };
         let fee = if free { 0 } else { self.std_fee(s, Method::Standard, weight) };
         let mut b = self.begin(ts, s, Ty::Listing);
@@ -294,7 +305,12 @@ impl<'a> Sim<'a> {
         if self.chance(0.7) {
             fs(&mut b, "currency", "USD");
         }
-        if self.chance(0.8) {
+        if phantom {
+            // Variant 0 reports the empty stock it sells anyway; variant 1 stops reporting stock.
+            if self.sellers[s].variant == 0 {
+                fi(&mut b, "stock", 0);
+            }
+        } else if self.chance(0.8) {
             fi(&mut b, "stock", 5 + self.pick(500) as i64);
         }
         self.finish(b, ts, s, Ty::Listing, flags);

@@ -1,3 +1,5 @@
+mod families;
+
 use super::*;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -87,8 +89,10 @@ fn same_seed_same_bytes_other_seed_differs() {
     assert!(a.len() > 5000);
     assert_eq!(a, b);
     assert_eq!(sa.labels, sb.labels);
-    let (c, _) = run(&GenConfig { seed: 43, ..cfg });
+    let (c, _) = run(&GenConfig { seed: 43, ..cfg.clone() });
     assert_ne!(a, c);
+    let subtle = GenConfig { intensity: 0.4, ..cfg };
+    assert_eq!(run(&subtle).0, run(&subtle).0);
 }
 
 #[test]
@@ -151,32 +155,41 @@ fn every_line_follows_the_contract() {
     assert_eq!(sum.by_type.values().sum::<u64>(), sum.events);
 }
 
+/// No family but fake_shipment ships fake-looking parcels: valid, unique numbers by the chosen
+/// method, scanned within 72 h — or, for false_transactions' scanless deliveries, confirmed by the
+/// buyer within 72 h (before the scan deadline). Honest sellers' parcels are always scanned.
 #[test]
 fn honest_shipments_are_valid_unique_scanned_and_as_chosen() {
     let parsed = &default_run().1;
-    let fake = labels_of("fake_shipment");
+    let (fake, ft, fraud) = (labels_of("fake_shipment"), labels_of("false_transactions"), labels_of(""));
     let mut chosen = HashMap::new();
     let mut first_scan: HashMap<&str, i64> = HashMap::new();
+    let mut confirmed: HashMap<&str, i64> = HashMap::new();
     for v in parsed {
+        let o = v["order_id"].as_str().unwrap_or_default();
         match v["type"].as_str() {
-            Some("order_placed") => drop(chosen.insert(v["order_id"].as_str().unwrap(), v["shipping_method"].clone())),
-            Some("tracking_scan") => drop(first_scan.entry(v["order_id"].as_str().unwrap()).or_insert(ts_of(&v["ts"]))),
+            Some("order_placed") => drop(chosen.insert(o, v["shipping_method"].clone())),
+            Some("tracking_scan") => drop(first_scan.entry(o).or_insert(ts_of(&v["ts"]))),
+            Some("order_delivered") => drop(confirmed.insert(o, ts_of(&v["ts"]))),
             _ => {}
         }
     }
     let (mut seen, mut honest, mut flagged) = (HashSet::new(), 0, 0);
     for v in parsed.iter().filter(|v| v["type"] == "order_shipped") {
         let (o, t) = (v["order_id"].as_str().unwrap(), v["tracking_number"].as_str().unwrap());
-        let carrier = v["carrier"].as_str().unwrap();
-        let ok = is_valid_tracking(carrier, t)
-            && seen.insert(t.to_string())
-            && chosen.get(o) == Some(&v["shipping_method"])
-            && first_scan.get(o).is_some_and(|&s| s - ts_of(&v["ts"]) <= 72 * HOUR_MS);
-        if fake.contains(v["seller_id"].as_str().unwrap()) {
-            flagged += usize::from(!ok);
+        let (carrier, seller, shipped) =
+            (v["carrier"].as_str().unwrap(), v["seller_id"].as_str().unwrap(), ts_of(&v["ts"]));
+        let within = |at: Option<&i64>| at.is_some_and(|&s| s - shipped <= 72 * HOUR_MS);
+        let valid =
+            is_valid_tracking(carrier, t) && seen.insert(t.to_string()) && chosen.get(o) == Some(&v["shipping_method"]);
+        let scanned = within(first_scan.get(o));
+        if fake.contains(seller) {
+            flagged += usize::from(!(valid && scanned));
+        } else if !scanned && ft.contains(seller) {
+            assert!(valid && within(confirmed.get(o)), "scanless delivery not confirmed before the scan deadline: {v}");
         } else {
-            assert!(ok, "honest shipment flagged: {v}");
-            honest += 1;
+            assert!(valid && scanned, "shipment would trip fake_shipment: {v}");
+            honest += usize::from(!fraud.contains(seller));
         }
     }
     assert!(honest > 10_000 && flagged >= 2 * fake.len(), "{honest} {flagged}");
@@ -206,7 +219,7 @@ fn disorder_is_bounded_by_max_disorder() {
 fn default_labels_cover_all_families() {
     let sum = &default_run().0 .1;
     let fams: HashSet<&str> = sum.labels.iter().map(|l| l.family.as_str()).collect();
-    assert_eq!(fams.len(), 4, "{fams:?}");
+    assert_eq!(fams.len(), 9, "{fams:?}");
     let warm_end = GenConfig::default().start_ms + 2 * DAY_MS;
     for l in &sum.labels {
         let since = chrono::DateTime::parse_from_rfc3339(&l.since).unwrap().timestamp_millis();
@@ -306,7 +319,7 @@ fn six_hundred_thousand_events() {
     let mut n = 0u64;
     let sum = generate(&cfg, &mut |_, _| n += 1).unwrap();
     assert!(sum.events >= 600_000 && n == sum.events);
-    assert_eq!(sum.labels.iter().map(|l| &l.family).collect::<HashSet<_>>().len(), 4);
+    assert_eq!(sum.labels.iter().map(|l| &l.family).collect::<HashSet<_>>().len(), 9);
 }
 
 #[test]
@@ -331,6 +344,10 @@ fn bad_configs_are_rejected_without_panicking() {
         with(&|c| c.start_ms = i64::MAX),
         with(&|c| c.target_events = Some(0)),
         with(&|c| c.target_events = Some(usize::MAX)),
+        with(&|c| c.intensity = 0.0),
+        with(&|c| c.intensity = -0.5),
+        with(&|c| c.intensity = 1.01),
+        with(&|c| c.intensity = f64::NAN),
     ];
     for cfg in bad {
         assert!(cfg.validate().is_err(), "{cfg:?}");
@@ -344,6 +361,7 @@ fn bad_configs_are_rejected_without_panicking() {
         with(&|c| (c.target_events, c.sellers) = (Some(1), 2)),
         with(&|c| (c.fraud_share, c.warmup_days, c.days, c.sellers) = (0.0, 99, 2, 10)),
         with(&|c| (c.start_ms, c.days, c.warmup_days) = (315_532_800_000, 1, 0)),
+        with(&|c| (c.sellers, c.days, c.fraud_share, c.intensity) = (40, 4, 0.5, 0.001)),
     ];
     for cfg in edge {
         assert!(generate(&cfg, &mut |_, _| {}).is_ok(), "{cfg:?}");

@@ -1,6 +1,6 @@
 //! `phantom_listing` (seed rule: do not post goods without a real opportunity to purchase them).
-//! Flagged orders: cancelled by the seller as out of stock, or accepted on a listing whose last
-//! known stock is 0. Seller alert: ≥ `min_orders` flagged and ≥ `min_ratio` of its orders in the
+//! Flagged orders (each once): cancelled by the seller as out of stock, or accepted on a listing
+//! whose last known stock is 0. Seller alert: ≥ `min_orders` flagged and ≥ `min_ratio` of its orders in the
 //! window.
 
 use serde_json::json;
@@ -65,6 +65,11 @@ pub fn on_cancelled(
     em: &mut Emitter,
 ) {
     if by != CancelledBy::Seller || reason != cfg.out_of_stock_reason {
+        return;
+    }
+    // An order counts once whatever its signals: one already flagged as a zero-stock order that is
+    // now cancelled must not make two of the policy's "≥ min_orders orders".
+    if seller.phantom_listing.window.flagged.iter().any(|(_, f)| &*f.order_id == order_id) {
         return;
     }
     let listing_id = seller.orders.get(order_id).map(|o| o.listing_id.clone()).filter(|l| !l.is_empty());

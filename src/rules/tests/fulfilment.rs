@@ -43,6 +43,28 @@ fn orders_on_a_listing_with_no_stock() {
     assert_eq!(hits[0].evidence["items"][2]["signal"], "zero_stock_order");
 }
 
+#[test]
+fn a_zero_stock_order_cancelled_as_out_of_stock_counts_once() {
+    // Orders on a listing with no stock that the seller then cancels: two signals, one order each.
+    let case = |ghosts: i64| {
+        let mut k = Kit::only("phantom_listing");
+        k.push(stocked_listing("s", T0, "ghost", 10.0, 0));
+        k.push(stocked_listing("s", T0, "real", 10.0, 50));
+        for i in 0..10 {
+            let listing = if i < ghosts { "ghost" } else { "real" };
+            k.push(order("s", T0 + H + i * H, O { order: &format!("o{i}"), listing, ..O::default() }));
+        }
+        for i in 0..ghosts {
+            k.push(cancelled("s", T0 + 12 * H + i * H, &format!("o{i}"), CancelledBy::Seller, "out_of_stock"));
+        }
+        rules(&mut k, "phantom_listing")
+    };
+    assert!(case(2).is_empty(), "2 orders are under the policy's 3, however many signals they have");
+    let hits = case(3);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].evidence["flagged"], 3);
+}
+
 /// `n` orders an hour apart; those in `unshipped` never ship, the rest ship 10 h after.
 fn dispatch_case(n: i64, unshipped: &[i64], ship_after: Millis) -> Vec<Alert> {
     let mut k = Kit::only("late_dispatch");

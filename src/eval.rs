@@ -1,0 +1,480 @@
+//! `sellerguard eval`: the engine against labelled traffic. Runs [`Engine`] (fed by [`decode`], as
+//! `replay` does) over generated traffic or an events file with its labels, and scores each rule
+//! family at seller level: recall over the sellers labelled with it, the share of honest sellers it
+//! flags, precision, and the median detection delay in event time (first alert of the family minus
+//! the label's `since`, the seller's first detectable event) beside the least delay the rule allows.
+//! A family below the `[eval]` targets makes the run fail (exit code 1).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::config::{Config, EvalConfig};
+use crate::decode::{decode, DecodeLimits, Millis};
+use crate::engine::{Engine, Step};
+use crate::gen::{generate, GenConfig, Label};
+
+pub use crate::rules::FAMILIES;
+
+/// Intensities of `--sweep`, strongest first.
+pub const SWEEP: [f64; 5] = [1.0, 0.8, 0.6, 0.4, 0.2];
+
+/// An alert reduced to what scoring needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flag {
+    pub seller_id: String,
+    pub family: String,
+    pub event_time: Millis,
+}
+
+/// What one engine run produced, with its ground truth.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub flags: Vec<Flag>,
+    pub labels: Vec<Label>,
+    /// Every seller that appears in the accepted events.
+    pub sellers: BTreeSet<String>,
+    pub events: u64,
+    pub rejected: u64,
+}
+
+/// One family's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    pub family: &'static str,
+    pub labelled: usize,
+    /// Labelled sellers the family flagged.
+    pub caught: usize,
+    pub honest: usize,
+    pub honest_flagged: usize,
+    pub flagged: usize,
+    /// Flagged sellers labelled with this family.
+    pub flagged_labelled: usize,
+    pub median_delay_ms: Option<i64>,
+}
+
+impl Score {
+    /// None when no seller carries the label: recall is not measured.
+    pub fn recall(&self) -> Option<f64> {
+        (self.labelled > 0).then(|| self.caught as f64 / self.labelled as f64)
+    }
+
+    pub fn honest_share(&self) -> f64 {
+        if self.honest == 0 {
+            0.0
+        } else {
+            self.honest_flagged as f64 / self.honest as f64
+        }
+    }
+
+    /// None when the family flagged nobody.
+    pub fn precision(&self) -> Option<f64> {
+        (self.flagged > 0).then(|| self.flagged_labelled as f64 / self.flagged as f64)
+    }
+
+    /// The targets this family misses, as sentences.
+    pub fn failures(&self, t: &EvalConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(r) = self.recall().filter(|r| *r < t.min_recall) {
+            out.push(format!("{}: recall {r:.3} < {}", self.family, t.min_recall));
+        }
+        if self.honest_share() > t.max_honest_flagged {
+            let (n, of, share) = (self.honest_flagged, self.honest, self.honest_share());
+            out.push(format!(
+                "{}: {n} of {of} honest sellers flagged ({share:.3} > {})",
+                self.family, t.max_honest_flagged
+            ));
+        }
+        out
+    }
+}
+
+fn parse_ts(s: &str) -> anyhow::Result<Millis> {
+    Ok(chrono::DateTime::parse_from_rfc3339(s).with_context(|| format!("bad timestamp {s}"))?.timestamp_millis())
+}
+
+fn median(mut v: Vec<i64>) -> Option<i64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2 })
+}
+
+/// Scores every family of [`FAMILIES`] (and any other family the labels or alerts name).
+pub fn score(o: &Outcome) -> anyhow::Result<Vec<Score>> {
+    let mut label_of: BTreeMap<&str, (&str, Millis)> = BTreeMap::new();
+    for l in &o.labels {
+        label_of.insert(&l.seller_id, (&l.family, parse_ts(&l.since)?));
+    }
+    // First alert time per (family, seller).
+    let mut first: BTreeMap<&str, BTreeMap<&str, Millis>> = BTreeMap::new();
+    for f in &o.flags {
+        let t = first.entry(&f.family).or_default().entry(&f.seller_id).or_insert(f.event_time);
+        *t = (*t).min(f.event_time);
+    }
+    let honest = o.sellers.iter().filter(|s| !label_of.contains_key(s.as_str())).count();
+    let mut families: Vec<&str> = FAMILIES.to_vec();
+    for extra in o.labels.iter().map(|l| l.family.as_str()).chain(o.flags.iter().map(|f| f.family.as_str())) {
+        if !families.contains(&extra) {
+            families.push(extra);
+        }
+    }
+    let empty = BTreeMap::new();
+    let mut out = Vec::new();
+    for family in families {
+        let flagged = first.get(family).unwrap_or(&empty);
+        let mut s = Score {
+            family: FAMILIES.iter().find(|f| **f == family).copied().unwrap_or("other"),
+            labelled: 0,
+            caught: 0,
+            honest,
+            honest_flagged: 0,
+            flagged: flagged.len(),
+            flagged_labelled: 0,
+            median_delay_ms: None,
+        };
+        let mut delays = Vec::new();
+        for (seller, (fam, since)) in &label_of {
+            if *fam != family {
+                continue;
+            }
+            s.labelled += 1;
+            if let Some(t) = flagged.get(seller) {
+                s.caught += 1;
+                delays.push(t - since);
+            }
+        }
+        for seller in flagged.keys() {
+            match label_of.get(seller) {
+                None => s.honest_flagged += 1,
+                Some((fam, _)) if *fam == family => s.flagged_labelled += 1,
+                Some(_) => {}
+            }
+        }
+        s.median_delay_ms = median(delays);
+        if s.family == "other" {
+            // A family this build does not know: report it, never silently drop it.
+            anyhow::ensure!(s.labelled == 0, "labels name unknown family {family}");
+            continue;
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// The least detection delay each rule allows after the first detectable event (from its timers);
+/// reaching a rule's count adds the time between the seller's bad events.
+pub fn least_delay(family: &str, cfg: &Config) -> String {
+    match family {
+        "fake_shipment" => format!("0 / {}h no_scan", cfg.fake_shipment.scan_deadline_hours),
+        "late_dispatch" => "promised h".into(),
+        "slow_response" => format!("{}h", cfg.slow_response.reply_within_hours),
+        _ => "0".into(),
+    }
+}
+
+/// Runs the engine over JSON lines handed to `feed`, collecting the alerts as [`Flag`]s.
+fn run_engine(cfg: &Config, feed: impl FnOnce(&mut dyn FnMut(&[u8])) -> anyhow::Result<()>) -> anyhow::Result<Outcome> {
+    let mut engine: Engine<u64> = Engine::new(cfg)?;
+    let limits = DecodeLimits::from_config(&cfg.input);
+    let mut out = Outcome::default();
+    let mut step = Step::default();
+    let mut bad_alert = None;
+    let mut take = |step: &mut Step<u64>, flags: &mut Vec<Flag>| {
+        for a in step.alerts.drain(..) {
+            match parse_ts(&a.event_time) {
+                Ok(t) => flags.push(Flag { seller_id: a.seller_id.clone(), family: a.family().into(), event_time: t }),
+                Err(e) => bad_alert = Some(e),
+            }
+        }
+        step.done.clear();
+        step.causes.clear();
+    };
+    let (mut events, mut rejected, mut sellers, mut flags) = (0u64, 0u64, BTreeSet::new(), Vec::new());
+    feed(&mut |line: &[u8]| match decode(line, &limits) {
+        Ok(ev) => {
+            events += 1;
+            if !sellers.contains(&*ev.seller_id) {
+                sellers.insert(ev.seller_id.to_string());
+            }
+            engine.push(0, ev, events, &mut step);
+            take(&mut step, &mut flags);
+        }
+        Err(_) => rejected += 1,
+    })?;
+    engine.flush(&mut step);
+    take(&mut step, &mut flags);
+    if let Some(e) = bad_alert {
+        return Err(e.context("an alert's event_time"));
+    }
+    (out.events, out.rejected, out.sellers, out.flags) = (events, rejected, sellers, flags);
+    Ok(out)
+}
+
+/// Generates traffic with `gen` and runs the engine over it.
+pub fn run_generated(cfg: &Config, gen: &GenConfig) -> anyhow::Result<Outcome> {
+    let mut labels = Vec::new();
+    let mut out = run_engine(cfg, |push| {
+        let summary = generate(gen, &mut |_, line| push(line.as_bytes())).map_err(|e| anyhow::anyhow!("{e}"))?;
+        labels = summary.labels;
+        Ok(())
+    })?;
+    out.labels = labels;
+    Ok(out)
+}
+
+/// Runs the engine over an events file (JSON lines) scored against a labels file (JSON lines of
+/// [`Label`]).
+pub fn run_files(cfg: &Config, events: &Path, labels: &Path) -> anyhow::Result<Outcome> {
+    let text = std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
+    let labels = (text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()))
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}", labels.display(), i + 1)))
+        .collect::<anyhow::Result<Vec<Label>>>()?;
+    let f = std::fs::File::open(events).with_context(|| format!("opening {}", events.display()))?;
+    let mut out = run_engine(cfg, |push| {
+        for line in std::io::BufReader::with_capacity(1 << 20, f).split(b'\n') {
+            let mut line = line?;
+            while line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            push(&line);
+        }
+        Ok(())
+    })?;
+    out.labels = labels;
+    Ok(out)
+}
+
+fn ratio(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| format!("{v:.3}"))
+}
+
+fn hours(ms: Option<i64>) -> String {
+    ms.map_or("-".into(), |v| format!("{:.1}h", v as f64 / 3_600_000.0))
+}
+
+/// The per-family table of one run.
+pub fn render(o: &Outcome, scores: &[Score], cfg: &Config) -> String {
+    let mut s = format!(
+        "eval: {} events ({} rejected), {} sellers, {} labelled fraudulent, {} alerts\n\n",
+        o.events,
+        o.rejected,
+        o.sellers.len(),
+        o.labels.len(),
+        o.flags.len()
+    );
+    s += "family                     labelled  caught  recall  honest flagged   precision  median delay  least delay\n";
+    for x in scores {
+        let honest = format!("{}/{} ({:.3})", x.honest_flagged, x.honest, x.honest_share());
+        s += &format!(
+            "{:<26} {:>8}  {:>6}  {:>6}  {:>15}  {:>9}  {:>12}  {}\n",
+            x.family,
+            x.labelled,
+            x.caught,
+            ratio(x.recall()),
+            honest,
+            ratio(x.precision()),
+            hours(x.median_delay_ms),
+            least_delay(x.family, cfg)
+        );
+    }
+    s += "\nDelays are in event time from the seller's first detectable event to the family's first alert.\n";
+    s += "late_dispatch waits for each order's promised dispatch hours (48-96 h in generated traffic,\n";
+    s += &format!("{} h when an order names none).\n", cfg.input.default_promised_dispatch_hours);
+    s
+}
+
+/// The sweep table: one row per family and intensity.
+pub fn render_sweep(rows: &[(f64, Vec<Score>)]) -> String {
+    let mut s = "family                     intensity  recall  honest flagged  precision  median delay\n".to_string();
+    for family in FAMILIES {
+        for (intensity, scores) in rows {
+            let Some(x) = scores.iter().find(|x| x.family == family) else { continue };
+            s += &format!(
+                "{:<26} {:>9.1}  {:>6}  {:>14.3}  {:>9}  {:>12}\n",
+                family,
+                intensity,
+                ratio(x.recall()),
+                x.honest_share(),
+                ratio(x.precision()),
+                hours(x.median_delay_ms)
+            );
+        }
+    }
+    s
+}
+
+/// Every target the scores miss; empty when the run passes.
+pub fn failures(scores: &[Score], t: &EvalConfig) -> Vec<String> {
+    scores.iter().flat_map(|x| x.failures(t)).collect()
+}
+
+/// The process exit code for a run with these failures.
+pub fn exit_code(failures: &[String]) -> i32 {
+    i32::from(!failures.is_empty())
+}
+
+/// What `sellerguard eval` was asked to do.
+pub enum Source {
+    Generated { gen: GenConfig, sweep: bool },
+    Files { events: std::path::PathBuf, labels: std::path::PathBuf },
+}
+
+/// Runs the command: returns the report and the targets missed (by the default-intensity run
+/// when sweeping: lower intensities are meant to fall below them).
+pub fn run(cfg: &Config, src: &Source) -> anyhow::Result<(String, Vec<String>)> {
+    let (outcome, mut report) = match src {
+        Source::Files { events, labels } => (run_files(cfg, events, labels)?, String::new()),
+        Source::Generated { gen, sweep: false } => {
+            let head = format!("generated: seed {}, {} sellers, intensity {}\n", gen.seed, gen.sellers, gen.intensity);
+            (run_generated(cfg, gen)?, head)
+        }
+        Source::Generated { gen, sweep: true } => {
+            let mut rows = Vec::new();
+            for intensity in SWEEP {
+                let o = run_generated(cfg, &GenConfig { intensity, ..gen.clone() })?;
+                rows.push((intensity, score(&o)?));
+            }
+            let fails = failures(&rows[0].1, &cfg.eval);
+            let mut report = format!("sweep: seed {}, {} sellers\n\n", gen.seed, gen.sellers);
+            report += &render_sweep(&rows);
+            report += &verdict(&fails, &cfg.eval, " at intensity 1.0");
+            return Ok((report, fails));
+        }
+    };
+    let scores = score(&outcome)?;
+    let fails = failures(&scores, &cfg.eval);
+    report += &render(&outcome, &scores, cfg);
+    report += &verdict(&fails, &cfg.eval, "");
+    Ok((report, fails))
+}
+
+fn verdict(fails: &[String], t: &EvalConfig, at: &str) -> String {
+    let targets = format!("recall >= {}, honest flagged <= {}", t.min_recall, t.max_honest_flagged);
+    if fails.is_empty() {
+        format!("\nPASS{at}: every family meets the targets ({targets}).\n")
+    } else {
+        format!("\nFAIL{at} (targets: {targets}):\n  {}\n", fails.join("\n  "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Millis = 1_767_571_200_000;
+    const H: i64 = 3_600_000;
+
+    fn label(seller: &str, family: &str, since: Millis) -> Label {
+        Label { seller_id: seller.into(), family: family.into(), since: crate::alert::rfc3339(since) }
+    }
+
+    fn flag(seller: &str, family: &str, at: Millis) -> Flag {
+        Flag { seller_id: seller.into(), family: family.into(), event_time: at }
+    }
+
+    /// 100 sellers: `a`, `b` late dispatchers, `c` a slow responder, the rest honest.
+    fn outcome(flags: Vec<Flag>) -> Outcome {
+        let mut sellers: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
+        sellers.extend((0..97).map(|i| format!("h{i}")));
+        let labels =
+            vec![label("a", "late_dispatch", T), label("b", "late_dispatch", T), label("c", "slow_response", T)];
+        Outcome { flags, labels, sellers, events: 1000, rejected: 0 }
+    }
+
+    fn by_family<'a>(scores: &'a [Score], family: &str) -> &'a Score {
+        scores.iter().find(|s| s.family == family).unwrap()
+    }
+
+    #[test]
+    fn recall_precision_and_delay_from_hand_made_alerts() {
+        let o = outcome(vec![
+            flag("a", "late_dispatch", T + 100 * H),
+            flag("a", "late_dispatch", T + 72 * H), // the first alert counts, whatever the order
+            flag("c", "slow_response", T + 30 * H),
+            flag("c", "late_dispatch", T + 5 * H), // another family's fraudster: hurts precision only
+            flag("h3", "late_dispatch", T),        // an honest seller
+        ]);
+        let scores = score(&o).unwrap();
+        assert_eq!(scores.len(), FAMILIES.len());
+        let late = by_family(&scores, "late_dispatch");
+        assert_eq!((late.labelled, late.caught, late.flagged, late.flagged_labelled), (2, 1, 3, 1));
+        assert_eq!((late.honest, late.honest_flagged), (97, 1));
+        assert_eq!(late.recall(), Some(0.5));
+        assert!((late.precision().unwrap() - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(late.median_delay_ms, Some(72 * H));
+        let slow = by_family(&scores, "slow_response");
+        assert_eq!((slow.recall(), slow.precision(), slow.median_delay_ms), (Some(1.0), Some(1.0), Some(30 * H)));
+        assert_eq!(slow.honest_share(), 0.0);
+        // Families nobody carries or triggers: nothing measured, nothing failed.
+        let dump = by_family(&scores, "price_dumping");
+        assert_eq!((dump.recall(), dump.precision(), dump.median_delay_ms), (None, None, None));
+        assert!(dump.failures(&EvalConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn a_family_below_the_targets_fails_the_run() {
+        let o = outcome(vec![
+            flag("a", "late_dispatch", T + 80 * H),
+            flag("h1", "late_dispatch", T),
+            flag("h2", "late_dispatch", T),
+            flag("c", "slow_response", T + 30 * H),
+        ]);
+        let fails = failures(&score(&o).unwrap(), &EvalConfig::default());
+        assert_eq!(fails.len(), 2, "{fails:?}");
+        assert!(fails[0].contains("late_dispatch: recall 0.500 < 0.95"), "{fails:?}");
+        assert!(fails[1].contains("2 of 97 honest sellers flagged"), "{fails:?}");
+        assert_eq!(exit_code(&fails), 1);
+        let report = verdict(&fails, &EvalConfig::default(), "");
+        assert!(report.contains("FAIL") && report.contains("late_dispatch"), "{report}");
+    }
+
+    #[test]
+    fn targets_are_met_at_their_boundaries() {
+        // Both late dispatchers and the slow responder caught; one honest seller of 97 is 1.03 %.
+        let all = || {
+            vec![
+                flag("a", "late_dispatch", T + 80 * H),
+                flag("b", "late_dispatch", T + 90 * H),
+                flag("c", "slow_response", T + 24 * H),
+            ]
+        };
+        let scores = score(&outcome(all())).unwrap();
+        assert!(failures(&scores, &EvalConfig::default()).is_empty());
+        assert_eq!(exit_code(&[]), 0);
+        assert_eq!(by_family(&scores, "late_dispatch").median_delay_ms, Some(85 * H), "mean of the middle two");
+        let mut one_honest = all();
+        one_honest.push(flag("h0", "slow_response", T));
+        let scores = score(&outcome(one_honest)).unwrap();
+        assert_eq!(failures(&scores, &EvalConfig::default()).len(), 1);
+        let lenient = EvalConfig { max_honest_flagged: 1.0 / 97.0, ..EvalConfig::default() };
+        assert!(failures(&scores, &lenient).is_empty(), "exactly at the line passes");
+    }
+
+    #[test]
+    fn labels_of_an_unknown_family_are_an_error() {
+        let mut o = outcome(vec![]);
+        o.labels.push(label("h0", "telepathy", T));
+        assert!(score(&o).is_err());
+        o.labels.pop();
+        o.labels[0].since = "yesterday".into();
+        assert!(score(&o).is_err());
+    }
+
+    #[test]
+    fn generated_traffic_scores_every_family() {
+        let gen = GenConfig { sellers: 40, days: 8, fraud_share: 0.25, ..GenConfig::default() };
+        let o = run_generated(&Config::default(), &gen).unwrap();
+        assert!(o.events > 10_000 && o.rejected == 0 && o.sellers.len() == 40);
+        let scores = score(&o).unwrap();
+        let report = render(&o, &scores, &Config::default());
+        for family in FAMILIES {
+            assert!(report.contains(family), "{report}");
+        }
+        assert_eq!(scores.iter().map(|s| s.labelled).sum::<usize>(), o.labels.len());
+    }
+}
