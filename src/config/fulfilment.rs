@@ -23,6 +23,10 @@ pub struct PhantomListingConfig {
     pub min_ratio: f64,
     #[serde(default = "default_pl_reason")]
     pub out_of_stock_reason: String,
+    #[serde(default = "default_pl_honest_rate")]
+    pub honest_rate: f64,
+    #[serde(default = "default_max_chance")]
+    pub max_chance: f64,
     #[serde(default = "default_medium_scale")]
     pub severity: SeverityScale,
 }
@@ -61,6 +65,10 @@ pub struct LateDispatchConfig {
     pub min_late: u32,
     #[serde(default = "default_ld_ratio")]
     pub min_ratio: f64,
+    #[serde(default = "default_ld_honest_rate")]
+    pub honest_rate: f64,
+    #[serde(default = "default_max_chance")]
+    pub max_chance: f64,
     #[serde(default = "default_low_scale")]
     pub severity: SeverityScale,
 }
@@ -129,6 +137,10 @@ pub struct SlowResponseConfig {
     pub min_unanswered: u32,
     #[serde(default = "default_sr_ratio")]
     pub min_ratio: f64,
+    #[serde(default = "default_sr_honest_rate")]
+    pub honest_rate: f64,
+    #[serde(default = "default_max_chance")]
+    pub max_chance: f64,
     #[serde(default = "default_low_scale")]
     pub severity: SeverityScale,
 }
@@ -146,4 +158,24 @@ fn default_sr_reply_hours() -> f64 {
 /// Product spec: ≥ 3 unanswered (default of `min_unanswered`, as late_dispatch) and ≥ 20 % of conversations.
 fn default_sr_ratio() -> f64 {
     0.20
+}
+
+/// Honest shops misjudge stock now and then: 2 % of orders.
+fn default_pl_honest_rate() -> f64 {
+    0.02
+}
+
+/// An honest shop ships about 3 % of orders late (carrier pick-up missed, holidays).
+fn default_ld_honest_rate() -> f64 {
+    0.03
+}
+
+/// An honest shop misses about 5 % of 24-hour reply deadlines (weekends, time zones).
+fn default_sr_honest_rate() -> f64 {
+    0.05
+}
+
+/// Alert only when an honest seller would see that many failures with probability below 0.1 %.
+fn default_max_chance() -> f64 {
+    0.001
 }

@@ -234,9 +234,11 @@ impl Config {
         t.severity.validate("false_transactions.severity")?;
         let p = &self.phantom_listing;
         rate_rule("phantom_listing", p.window_hours, ("min_orders", p.min_orders), p.min_ratio)?;
+        chance("phantom_listing", p.honest_rate, p.max_chance)?;
         p.severity.validate("phantom_listing.severity")?;
         let l = &self.late_dispatch;
         rate_rule("late_dispatch", l.window_hours, ("min_late", l.min_late), l.min_ratio)?;
+        chance("late_dispatch", l.honest_rate, l.max_chance)?;
         l.severity.validate("late_dispatch.severity")?;
         let sp = &self.small_parcel_restriction;
         positive("small_parcel_restriction.window_hours", sp.window_hours)?;
@@ -245,6 +247,7 @@ impl Config {
         let r = &self.slow_response;
         positive("slow_response.reply_within_hours", r.reply_within_hours)?;
         rate_rule("slow_response", r.window_hours, ("min_unanswered", r.min_unanswered), r.min_ratio)?;
+        chance("slow_response", r.honest_rate, r.max_chance)?;
         r.severity.validate("slow_response.severity")?;
         let st = &self.standing;
         positive("standing.window_days", st.window_days)?;
@@ -286,6 +289,12 @@ fn rate_rule(
     positive(&format!("{family}.window_hours"), window_hours)?;
     positive(&format!("{family}.{count_key}"), min_count as f64)?;
     ratio(&format!("{family}.min_ratio"), min_ratio)
+}
+
+/// The small-sample guard's honest rate and cut-off are both probabilities.
+fn chance(family: &str, honest_rate: f64, max_chance: f64) -> Result<(), ConfigError> {
+    ratio(&format!("{family}.honest_rate"), honest_rate)?;
+    ratio(&format!("{family}.max_chance"), max_chance)
 }
 
 fn positive(key: &str, v: f64) -> Result<(), ConfigError> {

@@ -67,6 +67,7 @@ pub fn on_due(
         scale: &cfg.severity,
         flagged_as: "not shipped by their promised dispatch time",
         out_of: "orders that fell due",
+        chance: Some((cfg.honest_rate, cfg.max_chance)),
     };
     if let Some(f) = policy.finding(seller_id, counts, items, format!("{placed_event}#late"), due) {
         em.emit(seller_id, seller, f);

@@ -101,6 +101,7 @@ fn flag(
         scale: &cfg.severity,
         flagged_as: "for goods it could not sell (out-of-stock cancellations or sales of a listing with no stock)",
         out_of: "orders",
+        chance: Some((cfg.honest_rate, cfg.max_chance)),
     };
     if let Some(f) = policy.finding(seller_id, counts, items, ev.event_id.to_string(), ev.ts) {
         em.emit(seller_id, seller, f);

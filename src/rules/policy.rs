@@ -26,6 +26,10 @@ pub struct RatePolicy<'a> {
     /// ("late", "orders that fell due").
     pub flagged_as: &'static str,
     pub out_of: &'static str,
+    /// Small-sample guard for rules honest sellers also break now and then: with an honest rate
+    /// `p` and a cut-off `α`, alert only when `flagged` or more of `total` would happen to an honest
+    /// seller with probability below α (binomial tail). One unlucky week at a small shop does not alert.
+    pub chance: Option<(f64, f64)>,
 }
 
 impl RatePolicy<'_> {
@@ -39,7 +43,7 @@ impl RatePolicy<'_> {
     ) -> Option<super::Finding> {
         let score = count_and_ratio(flagged, total, self.min_count, self.min_ratio)?;
         let ratio = flagged as f64 / total as f64;
-        let evidence = serde_json::json!({
+        let mut evidence = serde_json::json!({
             "window_hours": self.window_hours,
             "flagged": flagged,
             "total": total,
@@ -47,6 +51,15 @@ impl RatePolicy<'_> {
             "thresholds": { "min_count": self.min_count, "min_ratio": self.min_ratio },
             "items": items,
         });
+        if let Some((honest_rate, max_chance)) = self.chance {
+            let p = binomial_tail(total, flagged, honest_rate);
+            if p >= max_chance {
+                return None;
+            }
+            evidence["chance_if_honest"] = serde_json::json!(p);
+            evidence["thresholds"]["honest_rate"] = serde_json::json!(honest_rate);
+            evidence["thresholds"]["max_chance"] = serde_json::json!(max_chance);
+        }
         let message = format!(
             "Seller {seller_id}: {flagged} of {total} {} in the last {}h were {} ({:.0}%; policy ≥{} and ≥{:.0}%).",
             self.out_of,
@@ -65,6 +78,30 @@ impl RatePolicy<'_> {
             evidence,
             message,
         })
+    }
+}
+
+/// P(X ≥ k) for X ~ Binomial(n, p): summed upward from k in log space, so tiny tails stay exact.
+pub fn binomial_tail(n: u64, k: u64, p: f64) -> f64 {
+    if k == 0 || p >= 1.0 {
+        return 1.0;
+    }
+    if k > n || p <= 0.0 {
+        return 0.0;
+    }
+    let log_c: f64 = (1..=k).map(|j| ((n - k + j) as f64 / j as f64).ln()).sum();
+    let mut log_t = log_c + k as f64 * p.ln() + (n - k) as f64 * (1.0 - p).ln();
+    let step = (p / (1.0 - p)).ln();
+    let (mut sum, mut i) = (0.0, k);
+    loop {
+        let t = log_t.exp();
+        sum += t;
+        // Past the mode the terms only shrink: stop once they no longer matter.
+        if i == n || (i as f64 > n as f64 * p && t < sum * 1e-16) {
+            return sum.min(1.0);
+        }
+        log_t += ((n - i) as f64 / (i + 1) as f64).ln() + step;
+        i += 1;
     }
 }
 
@@ -90,6 +127,23 @@ pub fn round3(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binomial_tail_matches_closed_forms() {
+        // P(X ≥ 3), n = 3: p³.
+        assert!((binomial_tail(3, 3, 0.03) - 2.7e-5).abs() < 1e-12);
+        // P(X ≥ 1) = 1 − (1 − p)^n.
+        assert!((binomial_tail(14, 1, 0.03) - (1.0 - 0.97f64.powi(14))).abs() < 1e-12);
+        // P(X ≥ 3), n = 14, p = 0.03: 1 − P(0) − P(1) − P(2).
+        let q = 0.97f64;
+        let exact = 1.0 - q.powi(14) - 14.0 * 0.03 * q.powi(13) - 91.0 * 0.0009 * q.powi(12);
+        assert!((binomial_tail(14, 3, 0.03) - exact).abs() < 1e-12, "{}", binomial_tail(14, 3, 0.03));
+        assert_eq!(binomial_tail(10, 0, 0.5), 1.0);
+        assert_eq!(binomial_tail(10, 11, 0.5), 0.0);
+        // Large n without underflow: 400 late of 10 000 at 3 % is far in the tail, 250 is not.
+        assert!(binomial_tail(10_000, 400, 0.03) < 1e-6);
+        assert!(binomial_tail(10_000, 250, 0.03) > 0.99);
+    }
 
     #[test]
     fn count_and_ratio_boundaries() {

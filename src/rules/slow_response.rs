@@ -100,6 +100,7 @@ pub fn on_deadline(
         scale: &cfg.severity,
         flagged_as: "not answered within the reply deadline",
         out_of: "buyer messages",
+        chance: Some((cfg.honest_rate, cfg.max_chance)),
     };
     if let Some(f) = policy.finding(seller_id, counts, items, format!("{message_event}#no_reply"), due) {
         em.emit(seller_id, seller, f);

@@ -12,7 +12,7 @@ fn out_of_stock_cancellations_at_the_ten_percent_line() {
     for (orders, cancels, by, expect) in
         [(30, 3, CancelledBy::Seller, true), (31, 3, CancelledBy::Seller, false), (20, 3, CancelledBy::Buyer, false)]
     {
-        let mut k = Kit::only("phantom_listing");
+        let mut k = Kit::with(only_lines("phantom_listing"));
         for i in 0..orders {
             k.push(order("s", T0 + i * H, O { order: &format!("o{i}"), buyer: &format!("b{i}"), ..O::default() }));
         }
@@ -30,7 +30,7 @@ fn out_of_stock_cancellations_at_the_ten_percent_line() {
 
 #[test]
 fn orders_on_a_listing_with_no_stock() {
-    let mut k = Kit::only("phantom_listing");
+    let mut k = Kit::with(only_lines("phantom_listing"));
     k.push(stocked_listing("s", T0, "ghost", 10.0, 0));
     k.push(stocked_listing("s", T0, "real", 10.0, 50));
     for i in 0..10 {
@@ -47,7 +47,7 @@ fn orders_on_a_listing_with_no_stock() {
 fn a_zero_stock_order_cancelled_as_out_of_stock_counts_once() {
     // Orders on a listing with no stock that the seller then cancels: two signals, one order each.
     let case = |ghosts: i64| {
-        let mut k = Kit::only("phantom_listing");
+        let mut k = Kit::with(only_lines("phantom_listing"));
         k.push(stocked_listing("s", T0, "ghost", 10.0, 0));
         k.push(stocked_listing("s", T0, "real", 10.0, 50));
         for i in 0..10 {
@@ -67,7 +67,7 @@ fn a_zero_stock_order_cancelled_as_out_of_stock_counts_once() {
 
 /// `n` orders an hour apart; those in `unshipped` never ship, the rest ship 10 h after.
 fn dispatch_case(n: i64, unshipped: &[i64], ship_after: Millis) -> Vec<Alert> {
-    let mut k = Kit::only("late_dispatch");
+    let mut k = Kit::with(only_lines("late_dispatch"));
     for i in 0..n {
         let id = format!("o{i}");
         k.push(order("s", T0 + i * H, O { order: &id, buyer: &format!("b{i}"), ..O::default() }));
@@ -98,7 +98,7 @@ fn late_dispatch_at_the_fifteen_percent_line() {
 
 #[test]
 fn cancelled_orders_are_not_late() {
-    let mut k = Kit::only("late_dispatch");
+    let mut k = Kit::with(only_lines("late_dispatch"));
     for i in 0..5 {
         let id = format!("o{i}");
         k.push(order("s", T0 + i * H, O { order: &id, ..O::default() }));
@@ -112,7 +112,7 @@ fn cancelled_orders_are_not_late() {
 /// purchase: the shipment is known before the order, and must still count as shipped.
 #[test]
 fn a_shipment_recorded_before_its_order_still_counts() {
-    let mut k = Kit::only("late_dispatch");
+    let mut k = Kit::with(only_lines("late_dispatch"));
     for i in 0..5 {
         let id = format!("o{i}");
         k.push(shipped("s", T0 + i * H - 60_000, &id, "china_post", &s10(i as u32), "standard"));
@@ -144,7 +144,7 @@ fn two_protection_expired_disputes_in_a_month_restrict_small_parcels() {
 #[test]
 fn unanswered_buyer_messages() {
     let case = |answered_after: &[Option<Millis>]| {
-        let mut k = Kit::only("slow_response");
+        let mut k = Kit::with(only_lines("slow_response"));
         for (i, a) in answered_after.iter().enumerate() {
             let c = format!("c{i}");
             let t = T0 + i as i64 * H;
@@ -170,4 +170,28 @@ fn unanswered_buyer_messages() {
     let mut turns = vec![on_time; 13];
     turns.extend([None, late, None]);
     assert!(case(&turns).is_empty());
+}
+
+#[test]
+fn one_unlucky_week_at_a_small_shop_does_not_alert() {
+    // With the default guard (honest late rate 3 %, chance below 0.1 %): 3 late of 20 happens to an
+    // honest shop about 2 % of weeks, so no alert; 6 of 20 (chance 2e-5) alerts.
+    let case = |late: &[i64]| {
+        let mut k = Kit::only("late_dispatch");
+        for i in 0..20 {
+            let id = format!("o{i}");
+            k.push(order("s", T0 + i * H, O { order: &id, buyer: &format!("b{i}"), ..O::default() }));
+            if !late.contains(&i) {
+                k.push(shipped("s", T0 + i * H + 10 * H, &id, "china_post", &s10(i as u32), "standard"));
+            }
+        }
+        k.push(listing("z", T0 + 10 * D, "l", "misc", 1.0));
+        rules(&mut k, "late_dispatch")
+    };
+    assert!(case(&[17, 18, 19]).is_empty());
+    let hits = case(&[14, 15, 16, 17, 18, 19]);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    let p = hits[0].evidence["chance_if_honest"].as_f64().unwrap();
+    assert!(p < 0.001 && p > 0.0, "{p}");
+    assert_eq!(hits[0].evidence["thresholds"]["honest_rate"], 0.03);
 }

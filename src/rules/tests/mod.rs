@@ -18,6 +18,30 @@ pub const T0: Millis = 1_767_571_200_000; // 2026-01-05T00:00:00Z
 pub const H: Millis = HOUR_MS;
 pub const D: Millis = DAY_MS;
 
+/// The default config with every family but `family` switched off.
+pub fn only(family: &str) -> Config {
+    let mut c = Config::default();
+    c.fake_shipment.enabled = family == "fake_shipment";
+    c.rating_manipulation.enabled = family == "rating_manipulation";
+    c.price_dumping.enabled = family == "price_dumping";
+    c.shipping_fee_inflation.enabled = family == "shipping_fee_inflation";
+    c.false_transactions.enabled = family == "false_transactions";
+    c.phantom_listing.enabled = family == "phantom_listing";
+    c.late_dispatch.enabled = family == "late_dispatch";
+    c.small_parcel_restriction.enabled = family == "small_parcel_restriction";
+    c.slow_response.enabled = family == "slow_response";
+    c
+}
+
+/// As [`only`], with the small-sample guard off so that tests probe the count and ratio lines.
+pub fn only_lines(family: &str) -> Config {
+    let mut c = only(family);
+    c.phantom_listing.max_chance = 1.0;
+    c.late_dispatch.max_chance = 1.0;
+    c.slow_response.max_chance = 1.0;
+    c
+}
+
 pub struct Kit {
     engine: Engine<u64>,
     n: u64,
@@ -28,17 +52,7 @@ pub struct Kit {
 impl Kit {
     /// An engine with every family but `family` switched off: each family's tests see only it.
     pub fn only(family: &str) -> Self {
-        let mut c = Config::default();
-        c.fake_shipment.enabled = family == "fake_shipment";
-        c.rating_manipulation.enabled = family == "rating_manipulation";
-        c.price_dumping.enabled = family == "price_dumping";
-        c.shipping_fee_inflation.enabled = family == "shipping_fee_inflation";
-        c.false_transactions.enabled = family == "false_transactions";
-        c.phantom_listing.enabled = family == "phantom_listing";
-        c.late_dispatch.enabled = family == "late_dispatch";
-        c.small_parcel_restriction.enabled = family == "small_parcel_restriction";
-        c.slow_response.enabled = family == "slow_response";
-        Self::with(c)
+        Self::with(only(family))
     }
 
     pub fn with(cfg: Config) -> Self {
