@@ -252,6 +252,8 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
         last_evicted: 0,
     };
     let idle_flush = Duration::from_millis(cfg.service.idle_flush_ms);
+    let idle_partition = Duration::from_millis(cfg.service.idle_partition_ms);
+    let mut at_end: std::collections::HashMap<i32, Instant> = Default::default();
     let mut last_input = Instant::now();
     let mut last_report = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -274,6 +276,7 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
                     PartitionChange::Revoked(parts) => {
                         for p in parts {
                             lp.tracker.forget(p);
+                            at_end.remove(&p);
                             let dropped = lp.engine.revoke(p, |t| t.partition == p, &mut step);
                             tracing::info!(partition = p, dropped_buffered = dropped, "partition revoked");
                         }
@@ -287,6 +290,7 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
                     Ok(m) => {
                         last_input = Instant::now();
                         let tok = Token { partition: m.partition(), offset: m.offset(), received: last_input };
+                        at_end.remove(&tok.partition);
                         lp.tracker.received(tok.partition, tok.offset);
                         progress.consumed.fetch_add(1, Ordering::SeqCst);
                         let payload = m.payload().unwrap_or(&[]);
@@ -302,8 +306,7 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
                         }
                     }
                     Err(KafkaError::PartitionEOF(p)) => {
-                        lp.engine.mark_idle(p, &mut step);
-                        lp.dispatch(step, None, None);
+                        at_end.entry(p).or_insert_with(Instant::now);
                     }
                     Err(e) => {
                         metrics.kafka_errors.inc();
@@ -326,6 +329,14 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
                         sellers = lp.engine.sellers_tracked(),
                         "progress"
                     );
+                }
+                // Partitions at their end for the grace period stop holding the watermark.
+                let idle: Vec<i32> = at_end.iter().filter(|(_, t)| t.elapsed() >= idle_partition).map(|(p, _)| *p).collect();
+                for p in idle {
+                    at_end.remove(&p);
+                    let mut step = Step::default();
+                    lp.engine.mark_idle(p, &mut step);
+                    lp.dispatch(step, None, None);
                 }
                 if lp.engine.buffered() > 0 && last_input.elapsed() >= idle_flush {
                     let mut step = Step::default();

@@ -22,4 +22,18 @@ fn demo_prints_alerts_of_every_family() {
         assert!(n > 0, "{line}");
     }
     assert!(stdout.contains("3 malformed messages dead-lettered"), "{stdout}");
+
+    // Streaming through Kafka gives what a replay of the same traffic gives.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo.jsonl");
+    let gen = Command::new(common::sellerguard_bin())
+        .args(["gen", "--sellers", "80", "--days", "9", "--out", file.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(gen.success());
+    let replay = Command::new(common::sellerguard_bin()).args(["replay", file.to_str().unwrap()]).output().unwrap();
+    let replayed = String::from_utf8(replay.stdout).unwrap().lines().count();
+    let summary = stdout.lines().find(|l| l.contains(" alerts out")).expect("summary line");
+    let streamed: usize = summary.split(" alerts out").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(streamed, replayed, "{summary}");
 }

@@ -386,6 +386,8 @@ pub struct ServiceConfig {
     pub max_in_flight: usize,
     #[serde(default = "default_idle_flush_ms")]
     pub idle_flush_ms: u64,
+    #[serde(default = "default_idle_partition_ms")]
+    pub idle_partition_ms: u64,
     #[serde(default = "default_error_log_interval_ms")]
     pub error_log_interval_ms: u64,
 }
@@ -408,6 +410,12 @@ fn default_max_in_flight() -> usize {
 /// A live marketplace stream is never quiet for 30 s; a quiet one gets its alerts 30 s late at worst.
 fn default_idle_flush_ms() -> u64 {
     30_000
+}
+/// A partition at its end keeps holding the watermark this long before it counts as idle: producers
+/// pause between batches, and a partition that caught up for a moment should not make the others'
+/// events late.
+fn default_idle_partition_ms() -> u64 {
+    3_000
 }
 /// At most one log line per reject reason per second; the counters carry the rest.
 fn default_error_log_interval_ms() -> u64 {
