@@ -5,17 +5,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-const FAMILIES: [&str; 9] = [
-    "fake_shipment",
-    "rating_manipulation",
-    "price_dumping",
-    "shipping_fee_inflation",
-    "false_transactions",
-    "phantom_listing",
-    "late_dispatch",
-    "small_parcel_restriction",
-    "slow_response",
-];
+use sellerguard::rules::FAMILIES;
 
 fn eval(args: &[&str]) -> (Output, String) {
     let out = Command::new(common::sellerguard_bin()).arg("eval").args(args).output().unwrap();
