@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::alert::{rfc3339, Alert};
 use crate::config::{Config, ConfigError};
-use crate::decode::{Event, EventType, Millis};
+use crate::decode::{DecodeError, Event, EventType, Millis, RejectReason};
 use crate::rules::standing::Standing;
 use crate::rules::Detector;
 use crate::window::{Admission, Sequencer};
@@ -51,6 +51,8 @@ pub type WallClock = Box<dyn Fn() -> Millis + Send>;
 pub struct Engine<T> {
     detector: Detector,
     seq: Sequencer<T>,
+    /// How far ahead of the newest event time seen, and behind the watermark, an event may be.
+    time_bounds: (i64, i64),
     clock: WallClock,
     pub stats: EngineStats,
 }
@@ -64,6 +66,7 @@ impl<T> Engine<T> {
         Ok(Engine {
             detector: Detector::new(cfg)?,
             seq: Sequencer::new(cfg.input.allowed_lateness_ms),
+            time_bounds: (cfg.input.max_event_time_ahead_ms, cfg.input.max_event_time_behind_ms),
             clock: Box::new(system_clock),
             stats: EngineStats::default(),
         })
@@ -108,6 +111,24 @@ impl<T> Engine<T> {
     pub fn mark_idle(&mut self, partition: i32, step: &mut Step<T>) {
         self.seq.mark_idle(partition);
         self.drain(step);
+    }
+
+    /// Is the event's time plausible against the stream's own progress? Callers dead-letter it when
+    /// not: one event stamped years ahead must not move event time (and fire every timer) for all.
+    /// The reference is the newest time seen on any partition, so a lagging partition does not make
+    /// the others' events look early; the very first event has no reference and is admitted.
+    pub fn admit(&self, ev: &Event) -> Result<(), DecodeError> {
+        let (ahead, behind) = self.time_bounds;
+        let newest = self.seq.max_seen();
+        let wm = self.seq.watermark();
+        let detail = if newest > Millis::MIN && ev.ts > newest.saturating_add(ahead) {
+            format!("`ts` {} is more than {ahead} ms ahead of the stream ({}; input.max_event_time_ahead_ms)", rfc3339(ev.ts), rfc3339(newest))
+        } else if wm > Millis::MIN && ev.ts < wm.saturating_sub(behind) {
+            format!("`ts` {} is more than {behind} ms behind the watermark ({}; input.max_event_time_behind_ms)", rfc3339(ev.ts), rfc3339(wm))
+        } else {
+            return Ok(());
+        };
+        Err(DecodeError { reason: RejectReason::EventTimeOutOfBounds, detail })
     }
 
     /// Add one decoded event read from `partition`.
@@ -185,6 +206,31 @@ mod tests {
         let mut alerts = step.alerts;
         alerts.sort_by(|a, b| a.alert_id.cmp(&b.alert_id));
         (alerts, e.stats.late)
+    }
+
+    #[test]
+    fn an_event_stamped_far_ahead_is_refused_and_moves_nothing() {
+        let cfg = Config::default();
+        let mut e: Engine<usize> = Engine::new(&cfg).unwrap();
+        let limits = DecodeLimits::default();
+        let ev = |id: &str, ts: i64| {
+            let line = format!(r#"{{"event_id":"{id}","type":"order_delivered","seller_id":"s","ts":{ts},"order_id":"o"}}"#);
+            decode(line.as_bytes(), &limits).unwrap()
+        };
+        let t0 = 1_767_607_200_000;
+        let first = ev("a", t0);
+        assert!(e.admit(&first).is_ok(), "the first event has no reference");
+        let mut step = Step::default();
+        e.push(0, first, 0, &mut step);
+        let years_ahead = ev("b", t0 + 40 * 365 * 86_400_000);
+        let err = e.admit(&years_ahead).unwrap_err();
+        assert_eq!(err.reason, RejectReason::EventTimeOutOfBounds);
+        assert!(err.detail.contains("input.max_event_time_ahead_ms"), "{err}");
+        assert!(e.admit(&ev("c", t0 + 3_000_000)).is_ok(), "50 minutes ahead is within the bound");
+        // Far behind the watermark once it exists.
+        e.flush(&mut step);
+        assert_eq!(e.admit(&ev("d", t0 - 61 * 86_400_000)).unwrap_err().reason, RejectReason::EventTimeOutOfBounds);
+        assert!(e.admit(&ev("e", t0 - 59 * 86_400_000)).is_ok());
     }
 
     /// The contract: results do not depend on arrival order within the allowed lateness.

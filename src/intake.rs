@@ -17,18 +17,23 @@ pub struct Intake {
 
 impl Intake {
     pub fn new(limits: DecodeLimits, metrics: Metrics, log_interval: Duration) -> Self {
-        Intake {
-            limits,
-            log: RateLimitedLog::new(log_interval),
-            metrics,
-            accepted: BTreeMap::new(),
-            rejected: BTreeMap::new(),
-        }
+        Intake { limits, log: RateLimitedLog::new(log_interval), metrics, accepted: BTreeMap::new(), rejected: BTreeMap::new() }
     }
 
     /// Decodes `bytes`; `origin` says where they came from in the log line (offset, line number).
     pub fn take(&mut self, bytes: &[u8], origin: impl FnOnce() -> String) -> Result<Event, DecodeError> {
-        match decode(bytes, &self.limits) {
+        self.take_admitted(bytes, origin, |_| Ok(()))
+    }
+
+    /// Decodes `bytes` and checks the event with `admit` (the engine's event-time bounds): every kind
+    /// of rejection is counted and logged here, and only admitted events count as accepted.
+    pub fn take_admitted(
+        &mut self,
+        bytes: &[u8],
+        origin: impl FnOnce() -> String,
+        admit: impl FnOnce(&Event) -> Result<(), DecodeError>,
+    ) -> Result<Event, DecodeError> {
+        match decode(bytes, &self.limits).and_then(|ev| admit(&ev).map(|()| ev)) {
             Ok(ev) => {
                 let t = ev.body.event_type();
                 *self.accepted.entry(t).or_default() += 1;

@@ -103,7 +103,7 @@ pub fn replay(cfg: &Config, input: impl BufRead, mut on_output: impl FnMut(Outpu
             buf.pop();
         }
         let line = summary.lines;
-        if let Ok(ev) = intake.take(&buf, || format!("line {line}")) {
+        if let Ok(ev) = intake.take_admitted(&buf, || format!("line {line}"), |ev| engine.admit(ev)) {
             engine.push(0, ev, line, &mut step);
             emit(&mut step, &mut summary);
         }

@@ -294,7 +294,8 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
                         lp.tracker.received(tok.partition, tok.offset);
                         progress.consumed.fetch_add(1, Ordering::SeqCst);
                         let payload = m.payload().unwrap_or(&[]);
-                        match intake.take(payload, || format!("{}/{}@{}", m.topic(), tok.partition, tok.offset)) {
+                        let origin = || format!("{}/{}@{}", m.topic(), tok.partition, tok.offset);
+                        match intake.take_admitted(payload, origin, |ev| lp.engine.admit(ev)) {
                             Ok(ev) => {
                                 lp.engine.push(tok.partition, ev, tok, &mut step);
                                 lp.dispatch(step, Some(tok), None);

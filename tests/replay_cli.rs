@@ -88,6 +88,10 @@ fn malformed_file_is_fully_accounted_for() {
         }
         input += &valid.replace("v1", &format!("v{round}"));
         input += "\n";
+        // Valid JSON stamped in 2099: a broken clock, bounded against the stream's own time.
+        input += &valid.replace("v1", &format!("future{round}")).replace("1767607200000", "4083436800000");
+        input += "\n";
+        *want.entry("event_time_out_of_bounds").or_default() += 1;
     }
     let lines = input.lines().count() as u64;
     let (stdout, summary) = run_replay(&input);

@@ -137,6 +137,8 @@ impl Config {
         positive("input.max_text_bytes", i.max_text_bytes as f64)?;
         non_negative("input.allowed_lateness_ms", i.allowed_lateness_ms as f64)?;
         positive("input.default_promised_dispatch_hours", i.default_promised_dispatch_hours as f64)?;
+        positive("input.max_event_time_ahead_ms", i.max_event_time_ahead_ms as f64)?;
+        positive("input.max_event_time_behind_ms", i.max_event_time_behind_ms as f64)?;
         for (cur, rate) in &i.currency_rates {
             if !(rate.is_finite() && *rate > 0.0) {
                 return Err(invalid(
@@ -437,6 +439,10 @@ pub struct InputConfig {
     pub allowed_lateness_ms: i64,
     #[serde(default = "default_promised_dispatch_hours")]
     pub default_promised_dispatch_hours: u32,
+    #[serde(default = "default_max_ahead_ms")]
+    pub max_event_time_ahead_ms: i64,
+    #[serde(default = "default_max_behind_ms")]
+    pub max_event_time_behind_ms: i64,
     /// USD per one unit of each accepted non-USD currency.
     #[serde(default)]
     pub currency_rates: BTreeMap<String, f64>,
@@ -463,6 +469,15 @@ fn default_max_text_bytes() -> usize {
 /// Event contract v1: events may arrive out of order by up to 5 minutes.
 fn default_allowed_lateness_ms() -> i64 {
     5 * 60 * 1000
+}
+/// An event stamped more than an hour ahead of the stream is a broken clock or an attack: it must not
+/// move event time for everyone and fire every pending timer at once.
+fn default_max_ahead_ms() -> i64 {
+    3_600_000
+}
+/// Older than the longest state we keep (orders: 60 days) an event can only be misapplied.
+fn default_max_behind_ms() -> i64 {
+    60 * 24 * 3_600_000
 }
 /// Event contract v1: `promised_dispatch_hours` defaults to 72.
 fn default_promised_dispatch_hours() -> u32 {

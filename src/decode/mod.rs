@@ -29,10 +29,12 @@ pub enum RejectReason {
     InvalidTimestamp,
     UnknownType,
     UnsupportedCurrency,
+    /// Valid JSON, but stamped too far ahead of (or behind) the stream's own event time.
+    EventTimeOutOfBounds,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 11] = [
         Self::Oversized,
         Self::InvalidUtf8,
         Self::InvalidJson,
@@ -43,6 +45,7 @@ impl RejectReason {
         Self::InvalidTimestamp,
         Self::UnknownType,
         Self::UnsupportedCurrency,
+        Self::EventTimeOutOfBounds,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl RejectReason {
             Self::InvalidTimestamp => "invalid_timestamp",
             Self::UnknownType => "unknown_type",
             Self::UnsupportedCurrency => "unsupported_currency",
+            Self::EventTimeOutOfBounds => "event_time_out_of_bounds",
         }
     }
 }

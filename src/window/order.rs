@@ -82,6 +82,11 @@ impl<T> Sequencer<T> {
         self.watermark
     }
 
+    /// The newest event time seen on any partition (`Millis::MIN` before the first event).
+    pub fn max_seen(&self) -> Millis {
+        self.max_seen
+    }
+
     pub fn buffered(&self) -> usize {
         self.heap.len()
     }
