@@ -113,18 +113,27 @@ impl<T> Engine<T> {
         self.drain(step);
     }
 
-    /// Is the event's time plausible against the stream's own progress? Callers dead-letter it when
-    /// not: one event stamped years ahead must not move event time (and fire every timer) for all.
-    /// The reference is the newest time seen on any partition, so a lagging partition does not make
-    /// the others' events look early; the very first event has no reference and is admitted.
+    /// Is the event's time plausible? Callers dead-letter it when not: one event stamped years ahead
+    /// must not move event time (and fire every timer) for everyone. "Ahead" is measured from the
+    /// later of the newest event time seen and the wall clock: a quiet night in a sparse stream, a
+    /// lagging partition or a replay of last year's data never looks early, an event from the future
+    /// always does. "Behind" is measured from the watermark: state that old is gone.
     pub fn admit(&self, ev: &Event) -> Result<(), DecodeError> {
         let (ahead, behind) = self.time_bounds;
-        let newest = self.seq.max_seen();
+        let reference = self.seq.max_seen().max((self.clock)());
         let wm = self.seq.watermark();
-        let detail = if newest > Millis::MIN && ev.ts > newest.saturating_add(ahead) {
-            format!("`ts` {} is more than {ahead} ms ahead of the stream ({}; input.max_event_time_ahead_ms)", rfc3339(ev.ts), rfc3339(newest))
+        let detail = if ev.ts > reference.saturating_add(ahead) {
+            format!(
+                "`ts` {} is more than {ahead} ms ahead of the stream and the clock ({}; input.max_event_time_ahead_ms)",
+                rfc3339(ev.ts),
+                rfc3339(reference)
+            )
         } else if wm > Millis::MIN && ev.ts < wm.saturating_sub(behind) {
-            format!("`ts` {} is more than {behind} ms behind the watermark ({}; input.max_event_time_behind_ms)", rfc3339(ev.ts), rfc3339(wm))
+            format!(
+                "`ts` {} is more than {behind} ms behind the watermark ({}; input.max_event_time_behind_ms)",
+                rfc3339(ev.ts),
+                rfc3339(wm)
+            )
         } else {
             return Ok(());
         };
@@ -214,19 +223,25 @@ mod tests {
         let mut e: Engine<usize> = Engine::new(&cfg).unwrap();
         let limits = DecodeLimits::default();
         let ev = |id: &str, ts: i64| {
-            let line = format!(r#"{{"event_id":"{id}","type":"order_delivered","seller_id":"s","ts":{ts},"order_id":"o"}}"#);
+            let line =
+                format!(r#"{{"event_id":"{id}","type":"order_delivered","seller_id":"s","ts":{ts},"order_id":"o"}}"#);
             decode(line.as_bytes(), &limits).unwrap()
         };
         let t0 = 1_767_607_200_000;
         let first = ev("a", t0);
-        assert!(e.admit(&first).is_ok(), "the first event has no reference");
+        assert!(e.admit(&first).is_ok());
         let mut step = Step::default();
         e.push(0, first, 0, &mut step);
+        // A quiet week later is fine: history replays far behind the wall clock.
+        assert!(e.admit(&ev("q", t0 + 7 * 86_400_000)).is_ok());
         let years_ahead = ev("b", t0 + 40 * 365 * 86_400_000);
         let err = e.admit(&years_ahead).unwrap_err();
         assert_eq!(err.reason, RejectReason::EventTimeOutOfBounds);
         assert!(err.detail.contains("input.max_event_time_ahead_ms"), "{err}");
-        assert!(e.admit(&ev("c", t0 + 3_000_000)).is_ok(), "50 minutes ahead is within the bound");
+        // Live: with the clock at the stream's time, 50 minutes ahead is within the bound, 2 h is not.
+        let live: Engine<usize> = Engine::new(&cfg).unwrap().with_clock(Box::new(move || t0));
+        assert!(live.admit(&ev("c", t0 + 3_000_000)).is_ok());
+        assert!(live.admit(&ev("c2", t0 + 7_200_000)).is_err());
         // Far behind the watermark once it exists.
         e.flush(&mut step);
         assert_eq!(e.admit(&ev("d", t0 - 61 * 86_400_000)).unwrap_err().reason, RejectReason::EventTimeOutOfBounds);

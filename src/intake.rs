@@ -17,7 +17,13 @@ pub struct Intake {
 
 impl Intake {
     pub fn new(limits: DecodeLimits, metrics: Metrics, log_interval: Duration) -> Self {
-        Intake { limits, log: RateLimitedLog::new(log_interval), metrics, accepted: BTreeMap::new(), rejected: BTreeMap::new() }
+        Intake {
+            limits,
+            log: RateLimitedLog::new(log_interval),
+            metrics,
+            accepted: BTreeMap::new(),
+            rejected: BTreeMap::new(),
+        }
     }
 
     /// Decodes `bytes`; `origin` says where they came from in the log line (offset, line number).

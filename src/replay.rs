@@ -23,6 +23,7 @@ pub struct ReplaySummary {
     pub late: u64,
     pub standing_updates: u64,
     pub sellers: usize,
+    pub sellers_evicted: u64,
     pub elapsed: Duration,
 }
 
@@ -44,6 +45,11 @@ impl ReplaySummary {
             secs,
             self.lines as f64 / secs,
             self.sellers
+        );
+        s += &format!(
+            "peak memory: {} MiB; sellers evicted at the cap: {}\n",
+            peak_rss_mib().unwrap_or(0),
+            self.sellers_evicted
         );
         s += &format!("events accepted: {} (late: {})\n", self.accepted_total(), self.late);
         for (t, n) in &self.accepted {
@@ -114,6 +120,7 @@ pub fn replay(cfg: &Config, input: impl BufRead, mut on_output: impl FnMut(Outpu
     summary.rejected = intake.rejected.iter().map(|(r, n)| (r.as_str().to_string(), *n)).collect();
     summary.late = engine.stats.late;
     summary.sellers = engine.sellers_tracked();
+    summary.sellers_evicted = engine.detector().stats.sellers_capped;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -150,4 +157,12 @@ pub fn replay_to(
 fn write_line(w: &mut (impl Write + ?Sized), v: &impl serde::Serialize) -> std::io::Result<()> {
     serde_json::to_writer(&mut *w, v)?;
     w.write_all(b"\n")
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), for the summary.
+pub fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }

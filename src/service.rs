@@ -124,7 +124,7 @@ struct Loop {
     inflight: FuturesUnordered<Batch>,
     last_late: u64,
     last_suppressed: std::collections::HashMap<&'static str, u64>,
-    last_evicted: u64,
+    last_evicted: (u64, u64),
 }
 
 impl Loop {
@@ -188,8 +188,9 @@ impl Loop {
             let prev = self.last_suppressed.insert(rule, *n).unwrap_or(0);
             m.suppressed.with_label_values(&[rule]).inc_by(n - prev);
         }
-        m.sellers_evicted.inc_by(stats.sellers_evicted - self.last_evicted);
-        self.last_evicted = stats.sellers_evicted;
+        m.sellers_evicted.with_label_values(&["expired"]).inc_by(stats.sellers_evicted - self.last_evicted.0);
+        m.sellers_evicted.with_label_values(&["cap"]).inc_by(stats.sellers_capped - self.last_evicted.1);
+        self.last_evicted = (stats.sellers_evicted, stats.sellers_capped);
         self.progress.buffered.store(self.engine.buffered() as u64, Ordering::SeqCst);
         self.progress.inflight.store(self.inflight.len() as u64, Ordering::SeqCst);
     }
@@ -249,7 +250,7 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
         inflight: FuturesUnordered::new(),
         last_late: 0,
         last_suppressed: Default::default(),
-        last_evicted: 0,
+        last_evicted: (0, 0),
     };
     let idle_flush = Duration::from_millis(cfg.service.idle_flush_ms);
     let idle_partition = Duration::from_millis(cfg.service.idle_partition_ms);

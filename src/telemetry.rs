@@ -36,7 +36,7 @@ pub struct Metrics {
     pub inflight: IntGauge,
     pub watermark_lag: prometheus::Gauge,
     pub consumer_lag: IntGaugeVec,
-    pub sellers_evicted: IntCounter,
+    pub sellers_evicted: IntCounterVec,
     /// Unix ms of the consumer loop's last turn: `/healthz` fails when it stalls.
     pub heartbeat_ms: Arc<AtomicI64>,
     /// Shared limiter for error logs raised from many tasks at once (produce retries).
@@ -153,11 +153,19 @@ impl Metrics {
                 r.register(Box::new(g.clone())).expect("metric registered once");
                 g
             },
-            sellers_evicted: counter(&r, "sellerguard_sellers_evicted_total", "Sellers whose state expired."),
+            sellers_evicted: counter_vec(
+                &r,
+                "sellerguard_sellers_evicted_total",
+                "Sellers whose state was dropped: expired (idle) or cap (state.max_sellers reached).",
+                &["reason"],
+            ),
             heartbeat_ms: Arc::new(AtomicI64::new(now_ms())),
             error_log: Arc::new(std::sync::Mutex::new(RateLimitedLog::new(Duration::from_secs(1)))),
             registry: r,
         };
+        for reason in ["expired", "cap"] {
+            m.sellers_evicted.with_label_values(&[reason]);
+        }
         for t in EventType::ALL {
             m.events.with_label_values(&[t.as_str()]);
         }

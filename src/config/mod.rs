@@ -151,6 +151,7 @@ impl Config {
         positive("state.order_retention_hours", self.state.order_retention_hours)?;
         positive("state.listing_retention_hours", self.state.listing_retention_hours)?;
         positive("state.sweep_interval_minutes", self.state.sweep_interval_minutes)?;
+        positive("state.max_sellers", self.state.max_sellers as f64)?;
         non_negative("alerts.cooldown_hours", self.alerts.cooldown_hours)?;
         for (rule, h) in &self.alerts.cooldown_hours_by_rule {
             if !crate::telemetry::RULES.contains(&rule.as_str()) {
@@ -493,6 +494,8 @@ pub struct StateConfig {
     pub listing_retention_hours: f64,
     #[serde(default = "default_sweep_interval_minutes")]
     pub sweep_interval_minutes: f64,
+    #[serde(default = "default_max_sellers")]
+    pub max_sellers: usize,
 }
 
 impl Default for StateConfig {
@@ -508,6 +511,11 @@ fn default_order_retention_hours() -> f64 {
 /// A listing's previous price matters for the dump-and-raise window (7 days) and sales; 30 days covers both.
 fn default_listing_retention_hours() -> f64 {
     30.0 * 24.0
+}
+/// A flood of unique seller ids must not exhaust memory: past this many tracked sellers the least
+/// recently active are evicted (sized for the 1 M sellers the platform plans for).
+fn default_max_sellers() -> usize {
+    1_000_000
 }
 /// Expired state is swept once an event-time hour: cheap, and memory never holds more than an hour's excess.
 fn default_sweep_interval_minutes() -> f64 {

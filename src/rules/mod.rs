@@ -173,6 +173,8 @@ pub struct DetectorStats {
     pub suppressed_by_rule: HashMap<&'static str, u64>,
     pub timers_fired: u64,
     pub sellers_evicted: u64,
+    /// Sellers dropped because `state.max_sellers` was reached.
+    pub sellers_capped: u64,
 }
 
 pub struct Detector {
@@ -184,6 +186,7 @@ pub struct Detector {
     cooldowns: Cooldowns,
     next_sweep: Millis,
     standing_out: Vec<standing::Standing>,
+    log: crate::telemetry::RateLimitedLog,
     pub stats: DetectorStats,
 }
 
@@ -206,6 +209,7 @@ impl Detector {
             cooldowns: Cooldowns::new(&cfg.alerts),
             next_sweep: Millis::MIN,
             standing_out: Vec::new(),
+            log: crate::telemetry::RateLimitedLog::new(std::time::Duration::from_secs(10)),
             stats: DetectorStats::default(),
         })
     }
@@ -233,6 +237,9 @@ impl Detector {
     /// Process one event (in event-time order); alerts are appended to `out`.
     pub fn on_event(&mut self, ev: &Event, out: &mut Vec<Alert>) {
         self.maybe_sweep(ev.ts);
+        if self.sellers.len() >= self.cfg.state.max_sellers && !self.sellers.contains_key(&ev.seller_id) {
+            self.evict_least_recent();
+        }
         let seller = self.sellers.entry(ev.seller_id.clone()).or_default();
         seller.last_ts = seller.last_ts.max(ev.ts);
         seller.standing.seen(ev.ts);
@@ -439,6 +446,33 @@ impl Detector {
                 }
             }
             self.publish_standing(&who, due);
+        }
+    }
+
+    /// Drops the least recently active tenth of the sellers (at least one): a sort once per many
+    /// new sellers, not a per-event LRU update.
+    fn evict_least_recent(&mut self) {
+        let keep = self.cfg.state.max_sellers - (self.cfg.state.max_sellers / 10).max(1);
+        let mut by_age: Vec<(Millis, Box<str>)> = self.sellers.iter().map(|(k, s)| (s.last_ts, k.clone())).collect();
+        let drop = by_age.len().saturating_sub(keep);
+        if drop == 0 {
+            return;
+        }
+        // Partition so that the `drop` oldest come first (ties broken by id: deterministic).
+        by_age.select_nth_unstable(drop - 1);
+        for (_, k) in by_age.into_iter().take(drop) {
+            self.sellers.remove(&k);
+        }
+        self.stats.sellers_capped += drop as u64;
+        if let Some(held) = self.log.allow("seller_cap") {
+            let total = self.stats.sellers_capped;
+            tracing::warn!(
+                evicted = drop,
+                evicted_total = total,
+                max_sellers = self.cfg.state.max_sellers,
+                similar_held_back = held,
+                "seller cap reached: evicted the least recently active"
+            );
         }
     }
 

@@ -1,0 +1,43 @@
+//! Hostile input through `sellerguard replay`: a flood of unique seller ids (a cardinality attack)
+//! stays within `state.max_sellers` and a memory bound, and every eviction is counted.
+
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+
+#[test]
+fn a_flood_of_unique_sellers_is_capped_in_count_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flood.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    let n = 300_000;
+    for i in 0..n {
+        let ts = 1_767_607_200_000i64 + i * 10;
+        writeln!(
+            f,
+            r#"{{"event_id":"e{i}","type":"listing","seller_id":"flood-{i}","ts":{ts},"listing_id":"l","category":"c","price":10,"shipping_fee":0}}"#
+        )
+        .unwrap();
+    }
+    f.flush().unwrap();
+    let cfg = dir.path().join("cap.toml");
+    std::fs::write(&cfg, "[state]\nmax_sellers = 10000\n").unwrap();
+    let out = Command::new(common::sellerguard_bin())
+        .args(["replay", "--config", cfg.to_str().unwrap(), file.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{summary}");
+    let tracked: usize = summary.split(" sellers tracked").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(tracked <= 10_000, "{summary}");
+    let evicted: u64 =
+        summary.split("sellers evicted at the cap: ").nth(1).unwrap().lines().next().unwrap().parse().unwrap();
+    assert_eq!(evicted as usize + tracked, n as usize, "every seller either tracked or counted as evicted");
+    let peak: u64 = summary.split("peak memory: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    // Uncapped, these 300 000 sellers take over 1 GiB; capped at 10 000 they must stay small.
+    assert!(peak < 400, "peak {peak} MiB\n{summary}");
+    // The warning is rate-limited: 290 evictions batches, a handful of lines.
+    assert!(summary.matches("seller cap reached").count() <= 3, "{summary}");
+}
