@@ -11,12 +11,14 @@
 //! | [`engine`] | sequencer + rules: the synchronous core driven by `run`, `replay`, tests and benches |
 //! | [`sink`] | alerts and dead letters to Kafka |
 //! | [`alert`] | alert contract v1, deterministic ids |
+//! | [`check`] | `check-config`: builds the Kafka clients from a config (TLS/SASL included) without sending |
 //! | [`intake`] | decode + reject counting and rate-limited logging, shared by `run` and `replay` |
 //! | [`config`], [`telemetry`], [`shutdown`] | beside the flow: settings, Prometheus metrics and logs, signals |
 //! | [`service`], [`replay`], [`demo`], [`gen`], [`eval`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator, scoring against labels |
 //! | [`realdata`] | public real datasets → event contract v1 (tests and calibration) |
 
 pub mod alert;
+pub mod check;
 pub mod config;
 pub mod decode;
 pub mod demo;

@@ -39,6 +39,12 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         show: usize,
     },
+    /// Check a config: validate it and build the Kafka clients from it (TLS/SASL included) without
+    /// connecting; print the effective settings with secrets masked.
+    CheckConfig {
+        #[arg(long, env = "SELLERGUARD_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Generate labelled marketplace traffic as JSON lines.
     Gen {
         #[command(flatten)]
@@ -191,6 +197,11 @@ fn main() -> anyhow::Result<()> {
                 demo::DemoOptions { gen: gen.config(), show, timeout: Duration::from_secs(300) },
             ))?;
             print!("{}", demo::render(&report, show));
+            Ok(())
+        }
+        Cmd::CheckConfig { config } => {
+            let cfg = load_config(&config)?;
+            print!("{}", sellerguard::check::check(&cfg)?);
             Ok(())
         }
         Cmd::Gen { gen, out, labels } => {

@@ -49,3 +49,38 @@ fn missing_topic_stops_start_up_with_the_key_to_fix() {
     assert!(!ok);
     assert!(err.contains("alerts-missing") && err.contains("kafka.alerts_topic"), "{err}");
 }
+
+#[test]
+fn tls_and_sasl_settings_are_checked_and_secrets_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secure.toml");
+    std::fs::write(
+        &cfg,
+        "[kafka.common]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanisms\" = \"SCRAM-SHA-512\"\n\
+         \"sasl.username\" = \"sellerguard\"\n\"sasl.password\" = \"hunter2-secret\"\n",
+    )
+    .unwrap();
+    let out = Command::new(common::sellerguard_bin())
+        .args(["check-config", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("config OK") && all.contains("security.protocol = SASL_SSL"), "{all}");
+    assert!(!all.contains("hunter2-secret") && all.contains("sasl.password = ***"), "{all}");
+
+    // A mechanism this build cannot speak, and a CA file that does not exist, are named.
+    std::fs::write(&cfg, "[kafka.common]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanisms\" = \"GSSAPI\"\n")
+        .unwrap();
+    let (ok, err) = run(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("GSSAPI") && err.contains("[kafka.common]"), "{err}");
+    std::fs::write(
+        &cfg,
+        "[kafka.common]\n\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"/nonexistent/ca.pem\"\n",
+    )
+    .unwrap();
+    let (ok, err) = run(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("ssl.ca.location") || err.contains("/nonexistent/ca.pem"), "{err}");
+}

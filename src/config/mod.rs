@@ -273,13 +273,23 @@ impl Config {
         let mut c = self.clone();
         for props in [&mut c.kafka.consumer, &mut c.kafka.producer, &mut c.kafka.common] {
             for (k, v) in props.iter_mut() {
-                if k.contains("password") || k.contains("secret") || k.starts_with("sasl.") {
+                if is_secret(k) {
                     *v = "***".into();
                 }
             }
         }
         toml::to_string(&c).unwrap_or_default()
     }
+}
+
+/// librdkafka properties whose values must never reach a log: passwords, SASL settings (OAUTHBEARER
+/// configs hold tokens), private keys given inline.
+pub fn is_secret(property: &str) -> bool {
+    property.contains("password")
+        || property.contains("secret")
+        || property.starts_with("sasl.")
+        || property.starts_with("ssl.key")
+        || property.starts_with("ssl.keystore")
 }
 
 /// The "≥ N and ≥ r % in a window" rules share the same three checks.
