@@ -41,3 +41,45 @@ fn a_flood_of_unique_sellers_is_capped_in_count_and_memory() {
     // The warning is rate-limited: 290 evictions batches, a handful of lines.
     assert!(summary.matches("seller cap reached").count() <= 3, "{summary}");
 }
+
+/// A million mutated events through the decoder: no panic, and every one is either an event or a
+/// rejection with a reason.
+#[test]
+fn a_million_mutated_events_are_all_accounted_for() {
+    use sellerguard::decode::{decode, DecodeLimits};
+    let mut lines = Vec::new();
+    let cfg = sellerguard::gen::GenConfig { sellers: 20, days: 3, ..Default::default() };
+    sellerguard::gen::generate(&cfg, &mut |_, l| lines.push(l.as_bytes().to_vec())).unwrap();
+    let limits = DecodeLimits::default();
+    let (mut ok, mut rejected) = (0u64, std::collections::BTreeMap::new());
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let n = 1_000_000u64;
+    for i in 0..n {
+        let mut b = lines[i as usize % lines.len()].clone();
+        // One to three random byte changes: flips, deletions and insertions.
+        for _ in 0..1 + (x % 3) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let at = (x % b.len().max(1) as u64) as usize;
+            match (x >> 40) % 3 {
+                0 => b[at] = (x >> 48) as u8,
+                1 => {
+                    b.remove(at);
+                }
+                _ => b.insert(at, (x >> 48) as u8),
+            }
+            if b.is_empty() {
+                b.push(b'{');
+            }
+        }
+        match decode(&b, &limits) {
+            Ok(_) => ok += 1,
+            Err(e) => *rejected.entry(e.reason.as_str()).or_insert(0u64) += 1,
+        }
+    }
+    let rejected_total: u64 = rejected.values().sum();
+    assert_eq!(ok + rejected_total, n);
+    assert!(rejected_total > n / 2, "{ok} accepted, {rejected:?}");
+    assert!(rejected.len() >= 5, "many distinct reasons: {rejected:?}");
+}
