@@ -37,6 +37,8 @@ pub struct Metrics {
     pub watermark_lag: prometheus::Gauge,
     pub consumer_lag: IntGaugeVec,
     pub sellers_evicted: IntCounterVec,
+    /// Seconds since the consumer loop last turned, set at each scrape: the stall watchdog.
+    pub loop_stall: prometheus::Gauge,
     /// Unix ms of the consumer loop's last turn: `/healthz` fails when it stalls.
     pub heartbeat_ms: Arc<AtomicI64>,
     /// Shared limiter for error logs raised from many tasks at once (produce retries).
@@ -159,6 +161,15 @@ impl Metrics {
                 "Sellers whose state was dropped: expired (idle) or cap (state.max_sellers reached).",
                 &["reason"],
             ),
+            loop_stall: {
+                let g = prometheus::Gauge::new(
+                    "sellerguard_consumer_loop_stall_seconds",
+                    "Seconds since the consumer loop last turned (healthy: under 1; /healthz fails past 30).",
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("metric registered once");
+                g
+            },
             heartbeat_ms: Arc::new(AtomicI64::new(now_ms())),
             error_log: Arc::new(std::sync::Mutex::new(RateLimitedLog::new(Duration::from_secs(1)))),
             registry: r,
@@ -187,6 +198,7 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
+        self.loop_stall.set((now_ms() - self.heartbeat_ms.load(Ordering::Relaxed)).max(0) as f64 / 1000.0);
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()

@@ -58,7 +58,37 @@ fn find_tansu() -> PathBuf {
     )
 }
 
+fn spawn(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> Child {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("tansu.log")).unwrap();
+    let filter = std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into());
+    Command::new(bin)
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args(["--storage-engine", "sqlite://tansu.db"])
+        .current_dir(dir)
+        .env("RUST_LOG", filter)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("failed to spawn {}: {e}", bin.display()))
+}
+
 impl Tansu {
+    /// Kills the broker (its data stays in the temp dir): a broker outage.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the broker again on the same port with the same data, and waits until it answers.
+    pub fn restart(&mut self) {
+        self.child = spawn(&find_tansu(), self.dir.path(), self.port);
+        if let Err(e) = self.wait_ready() {
+            panic!("tansu did not come back: {e}\n{}", self.log());
+        }
+    }
+
     /// Starts a broker on a free loopback port and waits until it answers metadata.
     pub fn start() -> Tansu {
         let bin = find_tansu();
@@ -68,19 +98,7 @@ impl Tansu {
         for _attempt in 0..3 {
             let dir = tempfile::Builder::new().prefix("tansu-").tempdir().unwrap();
             let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let url = format!("tcp://127.0.0.1:{port}");
-            let log = std::fs::File::create(dir.path().join("tansu.log")).unwrap();
-            let filter = std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into());
-            let child = Command::new(&bin)
-                .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-                .args(["--storage-engine", "sqlite://tansu.db"])
-                .current_dir(dir.path())
-                .env("RUST_LOG", filter)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("failed to spawn {}: {e}", bin.display()));
+            let child = spawn(&bin, dir.path(), port);
             let mut t = Tansu { port, child, dir };
             match t.wait_ready() {
                 Ok(()) => return t,
