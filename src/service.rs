@@ -34,6 +34,8 @@ pub struct Token {
     pub partition: i32,
     pub offset: i64,
     pub received: Instant,
+    /// Re-read to rebuild state after an assignment: processed before, its alerts already sent.
+    pub recovery: bool,
 }
 
 /// Counters a caller (the demo, tests) can watch to know when the service has caught up.
@@ -46,6 +48,8 @@ pub struct Progress {
     pub alerts_delivered: AtomicU64,
     pub dead_letters: AtomicU64,
     pub standing_delivered: AtomicU64,
+    /// Messages re-read to rebuild state (not counted in `consumed`).
+    pub recovered: AtomicU64,
 }
 
 impl Progress {
@@ -131,16 +135,22 @@ impl Loop {
     /// Turns an engine step (plus an optional dead letter) into a batch, or completes its offsets
     /// at once when there is nothing to produce.
     fn dispatch(&mut self, step: Step<Token>, current: Option<Token>, dead_letter: Option<Record>) {
-        let mut offsets: Vec<(i32, i64)> = step.done.iter().map(|t| (t.partition, t.offset)).collect();
+        let mut offsets: Vec<(i32, i64)> =
+            step.done.iter().filter(|t| !t.recovery).map(|t| (t.partition, t.offset)).collect();
         let mut records = Vec::with_capacity(step.alerts.len() + 1);
         for (alert, cause) in step.alerts.iter().zip(&step.causes) {
+            // An alert of a re-read message was delivered before its offset was committed.
+            if cause.is_some_and(|i| step.done[i].recovery) {
+                self.metrics.recovery_suppressed.inc();
+                continue;
+            }
             let since = cause.map(|i| step.done[i].received).or(current.map(|t| t.received));
             records.push((sink::alert_record(alert), since));
         }
         if publishes_standing(&self.cfg) {
             records.extend(step.standing.iter().map(|s| (sink::standing_record(s), None)));
         }
-        if let Some(dl) = dead_letter {
+        if let Some(dl) = dead_letter.filter(|_| !current.is_some_and(|t| t.recovery)) {
             records.push((dl, None));
             if let Some(t) = current {
                 offsets.push((t.partition, t.offset));
@@ -227,7 +237,8 @@ fn check_topics(consumer: &source::Consumer, cfg: &Config) -> anyhow::Result<()>
 /// `drain_timeout` passed) and stored offsets are committed.
 pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress: Arc<Progress>) -> anyhow::Result<()> {
     let (changes_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
-    let consumer = source::create_consumer(&cfg.kafka, &metrics, changes_tx)?;
+    let lookback = crate::decode::hours_ms(cfg.state.recovery_lookback_hours);
+    let consumer = source::create_consumer(&cfg.kafka, lookback, &metrics, changes_tx)?;
     // Metadata calls block: keep them off the async workers where the runtime allows it.
     match tokio::runtime::Handle::current().runtime_flavor() {
         tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| check_topics(&consumer, &cfg))?,
@@ -255,6 +266,8 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
     let idle_flush = Duration::from_millis(cfg.service.idle_flush_ms);
     let idle_partition = Duration::from_millis(cfg.service.idle_partition_ms);
     let mut at_end: std::collections::HashMap<i32, Instant> = Default::default();
+    // Partitions being re-read after assignment: messages below the offset rebuild state only.
+    let mut recovering: std::collections::HashMap<i32, i64> = Default::default();
     let mut last_input = Instant::now();
     let mut last_report = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -273,11 +286,15 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
             Some(change) = changes.recv() => {
                 let mut step = Step::default();
                 match change {
-                    PartitionChange::Assigned(parts) => parts.iter().for_each(|p| lp.engine.assign(*p)),
+                    PartitionChange::Assigned(parts, recovery) => {
+                        parts.iter().for_each(|p| lp.engine.assign(*p));
+                        recovering.extend(recovery);
+                    }
                     PartitionChange::Revoked(parts) => {
                         for p in parts {
                             lp.tracker.forget(p);
                             at_end.remove(&p);
+                            recovering.remove(&p);
                             let dropped = lp.engine.revoke(p, |t| t.partition == p, &mut step);
                             tracing::info!(partition = p, dropped_buffered = dropped, "partition revoked");
                         }
@@ -290,10 +307,20 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
                 match msg {
                     Ok(m) => {
                         last_input = Instant::now();
-                        let tok = Token { partition: m.partition(), offset: m.offset(), received: last_input };
+                        let (partition, offset) = (m.partition(), m.offset());
+                        let recovery = recovering.get(&partition).is_some_and(|c| offset < *c);
+                        if !recovery && recovering.remove(&partition).is_some() {
+                            tracing::info!(partition, offset, "partition recovered: back to live processing");
+                        }
+                        let tok = Token { partition, offset, received: last_input, recovery };
                         at_end.remove(&tok.partition);
-                        lp.tracker.received(tok.partition, tok.offset);
-                        progress.consumed.fetch_add(1, Ordering::SeqCst);
+                        if recovery {
+                            progress.recovered.fetch_add(1, Ordering::SeqCst);
+                            metrics.recovered.inc();
+                        } else {
+                            lp.tracker.received(tok.partition, tok.offset);
+                            progress.consumed.fetch_add(1, Ordering::SeqCst);
+                        }
                         let payload = m.payload().unwrap_or(&[]);
                         let origin = || format!("{}/{}@{}", m.topic(), tok.partition, tok.offset);
                         match intake.take_admitted(payload, origin, |ev| lp.engine.admit(ev)) {

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub suppressed: IntCounterVec,
     pub dead_letters: IntCounter,
     pub standing_updates: IntCounter,
+    pub recovered: IntCounter,
+    pub recovery_suppressed: IntCounter,
     pub produce_errors: IntCounterVec,
     pub kafka_errors: IntCounter,
     pub rebalances: IntCounterVec,
@@ -108,6 +110,16 @@ impl Metrics {
             ),
             dead_letters: counter(&r, "sellerguard_dead_letters_total", "Messages written to the dead-letter topic."),
             standing_updates: counter(&r, "sellerguard_standing_updates_total", "Seller standing records published."),
+            recovered: counter(
+                &r,
+                "sellerguard_recovery_events_total",
+                "Messages re-read after an assignment to rebuild state.",
+            ),
+            recovery_suppressed: counter(
+                &r,
+                "sellerguard_recovery_alerts_suppressed_total",
+                "Alerts of re-read messages not sent again (sent before the crash or move).",
+            ),
             produce_errors: counter_vec(
                 &r,
                 "sellerguard_produce_errors_total",

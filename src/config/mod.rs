@@ -152,6 +152,7 @@ impl Config {
         positive("state.listing_retention_hours", self.state.listing_retention_hours)?;
         positive("state.sweep_interval_minutes", self.state.sweep_interval_minutes)?;
         positive("state.max_sellers", self.state.max_sellers as f64)?;
+        non_negative("state.recovery_lookback_hours", self.state.recovery_lookback_hours)?;
         non_negative("alerts.cooldown_hours", self.alerts.cooldown_hours)?;
         for (rule, h) in &self.alerts.cooldown_hours_by_rule {
             if !crate::telemetry::RULES.contains(&rule.as_str()) {
@@ -506,6 +507,8 @@ pub struct StateConfig {
     pub sweep_interval_minutes: f64,
     #[serde(default = "default_max_sellers")]
     pub max_sellers: usize,
+    #[serde(default = "default_recovery_lookback_hours")]
+    pub recovery_lookback_hours: f64,
 }
 
 impl Default for StateConfig {
@@ -526,6 +529,11 @@ fn default_listing_retention_hours() -> f64 {
 /// recently active are evicted (sized for the 1 M sellers the platform plans for).
 fn default_max_sellers() -> usize {
     1_000_000
+}
+/// After a restart (or a partition moving here) its messages of the last 30 days are re-read to
+/// rebuild windows and timers: the longest seller-level windows (standing, tracking reuse) are 30 days.
+fn default_recovery_lookback_hours() -> f64 {
+    30.0 * 24.0
 }
 /// Expired state is swept once an event-time hour: cheap, and memory never holds more than an hour's excess.
 fn default_sweep_interval_minutes() -> f64 {

@@ -9,9 +9,11 @@ use std::sync::Mutex;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::KafkaConfig;
@@ -20,12 +22,17 @@ use crate::telemetry::{Metrics, RateLimitedLog};
 /// A change in the partitions this instance reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartitionChange {
-    Assigned(Vec<i32>),
+    /// Newly assigned partitions, with `(partition, committed offset)` for those that are re-read
+    /// from further back to rebuild their window state: messages below the committed offset were
+    /// already processed (their alerts delivered) and only restore state.
+    Assigned(Vec<i32>, Vec<(i32, i64)>),
     Revoked(Vec<i32>),
 }
 
 pub struct SourceContext {
     topic: String,
+    /// How far back (wall clock, against message timestamps) a newly assigned partition is re-read.
+    recovery_lookback_ms: i64,
     changes: UnboundedSender<PartitionChange>,
     metrics: Metrics,
     errors: Mutex<RateLimitedLog>,
@@ -61,31 +68,78 @@ impl ClientContext for SourceContext {
     }
 }
 
-fn partitions_of(tpl: &rdkafka::TopicPartitionList, topic: &str) -> Vec<i32> {
+fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
     tpl.elements_for_topic(topic).iter().map(|e| e.partition()).collect()
 }
 
-impl ConsumerContext for SourceContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            self.metrics.rebalances.with_label_values(&["revoke"]).inc();
-            let _ = self.changes.send(PartitionChange::Revoked(partitions_of(tpl, &self.topic)));
+impl SourceContext {
+    /// Where each assigned partition starts: `lookback` before now (by message timestamp) when the
+    /// group has a committed offset past that point, so that windows and timers are rebuilt.
+    fn recovery_plan(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) -> Vec<(i32, i64, i64)> {
+        if self.recovery_lookback_ms <= 0 {
+            return Vec::new();
         }
+        let timeout = std::time::Duration::from_secs(10);
+        let Ok(committed) = consumer.committed_offsets(tpl.clone(), timeout) else { return Vec::new() };
+        let since = crate::telemetry::now_ms() - self.recovery_lookback_ms;
+        let mut probe = TopicPartitionList::new();
+        for e in committed.elements_for_topic(&self.topic) {
+            let _ = probe.add_partition_offset(&self.topic, e.partition(), Offset::Offset(since));
+        }
+        let Ok(starts) = consumer.offsets_for_times(probe, timeout) else { return Vec::new() };
+        let mut plan = Vec::new();
+        for e in committed.elements_for_topic(&self.topic) {
+            let Offset::Offset(c) = e.offset() else { continue };
+            let start = starts
+                .find_partition(&self.topic, e.partition())
+                .and_then(|s| match s.offset() {
+                    Offset::Offset(o) => Some(o),
+                    Offset::Beginning => Some(0),
+                    _ => None,
+                })
+                .unwrap_or(c);
+            if start < c {
+                plan.push((e.partition(), start, c));
+            }
+        }
+        plan
     }
+}
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => {
+impl ConsumerContext for SourceContext {
+    /// Eager rebalancing, as librdkafka's default does, plus recovery: a newly assigned partition is
+    /// re-read from `lookback` before its committed offset so that its sellers' windows and pending
+    /// timers come back (restart after a crash, or a partition moved from another instance).
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.metrics.rebalances.with_label_values(&["assign"]).inc();
                 let parts = partitions_of(tpl, &self.topic);
-                tracing::info!(?parts, "partitions assigned");
-                let _ = self.changes.send(PartitionChange::Assigned(parts));
+                let plan = self.recovery_plan(consumer, tpl);
+                let assignment = tpl.clone();
+                for (p, start, _) in &plan {
+                    if let Some(mut e) = assignment.find_partition(&self.topic, *p) {
+                        let _ = e.set_offset(Offset::Offset(*start));
+                    }
+                }
+                if let Err(e) = consumer.assign(&assignment) {
+                    self.metrics.kafka_errors.inc();
+                    tracing::error!(error = %e, "assign failed");
+                }
+                tracing::info!(?parts, recovering = ?plan, "partitions assigned");
+                let recovering = plan.into_iter().map(|(p, _, c)| (p, c)).collect();
+                let _ = self.changes.send(PartitionChange::Assigned(parts, recovering));
             }
-            Rebalance::Error(e) => {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.metrics.rebalances.with_label_values(&["revoke"]).inc();
+                let _ = self.changes.send(PartitionChange::Revoked(partitions_of(tpl, &self.topic)));
+                let _ = consumer.unassign();
+            }
+            other => {
                 self.metrics.kafka_errors.inc();
-                tracing::warn!(error = %e, "rebalance error");
+                tracing::warn!(error = ?other, "rebalance error");
+                let _ = consumer.unassign();
             }
-            Rebalance::Revoke(_) => {}
         }
     }
 }
@@ -113,11 +167,13 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
 
 pub fn create_consumer(
     k: &KafkaConfig,
+    recovery_lookback_ms: i64,
     metrics: &Metrics,
     changes: UnboundedSender<PartitionChange>,
 ) -> Result<Consumer, KafkaError> {
     let ctx = SourceContext {
         topic: k.input_topic.clone(),
+        recovery_lookback_ms,
         changes,
         metrics: metrics.clone(),
         errors: Mutex::new(RateLimitedLog::new(std::time::Duration::from_secs(5))),
