@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sellerguard::alert::Alert;
-use sellerguard::gen::{generate, GenConfig};
+use sellerguard::gen::GenConfig;
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -52,18 +52,7 @@ async fn broker_down_30_seconds_and_back_loses_nothing() {
     create_topic(&bootstrap, dlq, 1).await;
 
     let gen = GenConfig { seed: 11, sellers: 40, days: 6, fraud_share: 0.25, ..GenConfig::default() };
-    let mut lines: Vec<(String, String)> = Vec::new();
-    generate(&gen, &mut |k, l| lines.push((k.to_string(), l.to_string()))).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("events.jsonl");
-    std::fs::write(&file, lines.iter().map(|(_, l)| format!("{l}\n")).collect::<String>()).unwrap();
-    let out = Command::new(sellerguard_bin()).args(["replay", file.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success());
-    let expected: BTreeSet<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Alert>(l).unwrap().alert_id)
-        .collect();
+    let Reference { dir, lines, alert_ids: expected } = replay_reference(&gen);
     assert!(expected.len() > 10, "traffic must produce alerts");
 
     // First half in, service running.

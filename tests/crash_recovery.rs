@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sellerguard::alert::Alert;
-use sellerguard::gen::{generate, GenConfig};
+use sellerguard::gen::GenConfig;
 
 fn scrape(addr: &str, metric: &str) -> f64 {
     use std::io::Write;
@@ -64,18 +64,7 @@ async fn killed_and_restarted_service_delivers_exactly_replays_alert_ids() {
     create_topic(&bootstrap, "dlq-crash", 1).await;
 
     let gen = GenConfig { seed: 5, sellers: 50, days: 8, fraud_share: 0.25, ..GenConfig::default() };
-    let mut lines: Vec<(String, String)> = Vec::new();
-    generate(&gen, &mut |k, l| lines.push((k.to_string(), l.to_string()))).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("events.jsonl");
-    std::fs::write(&file, lines.iter().map(|(_, l)| format!("{l}\n")).collect::<String>()).unwrap();
-    let out = Command::new(sellerguard_bin()).args(["replay", file.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success());
-    let expected: BTreeSet<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Alert>(l).unwrap().alert_id)
-        .collect();
+    let Reference { dir, lines, alert_ids: expected } = replay_reference(&gen);
     assert!(expected.len() > 20, "traffic must produce alerts: {}", expected.len());
 
     let records: Vec<(String, Vec<u8>)> = lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect();

@@ -33,6 +33,9 @@ pub struct SourceContext {
     topic: String,
     /// How far back (wall clock, against message timestamps) a newly assigned partition is re-read.
     recovery_lookback_ms: i64,
+    /// Partitions this process has owned: their sellers' state is still in memory, so re-reading
+    /// them would count their events twice (a broker restart reassigns every partition).
+    owned_before: Mutex<std::collections::HashSet<i32>>,
     changes: UnboundedSender<PartitionChange>,
     metrics: Metrics,
     errors: Mutex<RateLimitedLog>,
@@ -88,8 +91,12 @@ impl SourceContext {
         }
         let Ok(starts) = consumer.offsets_for_times(probe, timeout) else { return Vec::new() };
         let mut plan = Vec::new();
+        let owned = self.owned_before.lock().map(|o| o.clone()).unwrap_or_default();
         for e in committed.elements_for_topic(&self.topic) {
             let Offset::Offset(c) = e.offset() else { continue };
+            if owned.contains(&e.partition()) {
+                continue;
+            }
             let start = starts
                 .find_partition(&self.topic, e.partition())
                 .and_then(|s| match s.offset() {
@@ -127,6 +134,9 @@ impl ConsumerContext for SourceContext {
                     tracing::error!(error = %e, "assign failed");
                 }
                 tracing::info!(?parts, recovering = ?plan, "partitions assigned");
+                if let Ok(mut o) = self.owned_before.lock() {
+                    o.extend(parts.iter().copied());
+                }
                 let recovering = plan.into_iter().map(|(p, _, c)| (p, c)).collect();
                 let _ = self.changes.send(PartitionChange::Assigned(parts, recovering));
             }
@@ -174,6 +184,7 @@ pub fn create_consumer(
     let ctx = SourceContext {
         topic: k.input_topic.clone(),
         recovery_lookback_ms,
+        owned_before: Mutex::new(Default::default()),
         changes,
         metrics: metrics.clone(),
         errors: Mutex::new(RateLimitedLog::new(std::time::Duration::from_secs(5))),

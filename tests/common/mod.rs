@@ -315,3 +315,28 @@ pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> Vec<(i32,
     out.sort();
     out
 }
+
+/// Generated traffic written to a file in `dir`, with the alert ids `sellerguard replay` computes
+/// from it: the reference a service run on the broker must reproduce.
+pub struct Reference {
+    pub dir: tempfile::TempDir,
+    /// (key = seller id, JSON line), in emission order.
+    pub lines: Vec<(String, String)>,
+    pub alert_ids: std::collections::BTreeSet<String>,
+}
+
+pub fn replay_reference(gen: &sellerguard::gen::GenConfig) -> Reference {
+    let mut lines: Vec<(String, String)> = Vec::new();
+    sellerguard::gen::generate(gen, &mut |k, l| lines.push((k.to_string(), l.to_string()))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, lines.iter().map(|(_, l)| format!("{l}\n")).collect::<String>()).unwrap();
+    let out = Command::new(sellerguard_bin()).args(["replay", file.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "replay failed: {}", String::from_utf8_lossy(&out.stderr));
+    let alert_ids = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<sellerguard::alert::Alert>(l).unwrap().alert_id)
+        .collect();
+    Reference { dir, lines, alert_ids }
+}
