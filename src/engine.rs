@@ -50,7 +50,11 @@ pub type WallClock = Box<dyn Fn() -> Millis + Send>;
 
 pub struct Engine<T> {
     detector: Detector,
-    seq: Sequencer<T>,
+    /// Tokens travel with the partition they were read from.
+    seq: Sequencer<(i32, T)>,
+    /// Partitions whose sellers this instance judges; events of the others only feed the
+    /// cross-seller views. `None`: all of them (replay, a single instance).
+    owned: Option<std::collections::HashSet<i32>>,
     /// How far ahead of the newest event time seen, and behind the watermark, an event may be.
     time_bounds: (i64, i64),
     clock: WallClock,
@@ -66,6 +70,7 @@ impl<T> Engine<T> {
         Ok(Engine {
             detector: Detector::new(cfg)?,
             seq: Sequencer::new(cfg.input.allowed_lateness_ms),
+            owned: None,
             time_bounds: (cfg.input.max_event_time_ahead_ms, cfg.input.max_event_time_behind_ms),
             clock: Box::new(system_clock),
             stats: EngineStats::default(),
@@ -94,17 +99,26 @@ impl<T> Engine<T> {
         &self.detector
     }
 
+    /// The partition is read: it holds the watermark until it delivers or goes idle.
     pub fn assign(&mut self, partition: i32) {
         self.seq.assign(partition);
     }
 
-    /// The partition is no longer ours: its buffered events (`owned` says which tokens are its) are
-    /// dropped unprocessed, since the new owner re-reads them from the last committed offset.
-    pub fn revoke(&mut self, partition: i32, owned: impl FnMut(&T) -> bool, step: &mut Step<T>) -> usize {
-        self.seq.revoke(partition);
-        let dropped = self.seq.discard(owned);
-        self.drain(step);
-        dropped
+    /// Judge only the sellers of these partitions (scale-out); the rest feed cross-seller views.
+    pub fn set_owned(&mut self, owned: impl IntoIterator<Item = i32>) {
+        self.owned = Some(owned.into_iter().collect());
+    }
+
+    fn judges(&self, partition: i32) -> bool {
+        self.owned.as_ref().is_none_or(|o| o.contains(&partition))
+    }
+
+    fn process(&mut self, partition: i32, event: &Event, alerts: &mut Vec<crate::alert::Alert>) {
+        if self.judges(partition) {
+            self.detector.on_event_from(partition, event, alerts);
+        } else {
+            self.detector.observe(event, alerts);
+        }
     }
 
     /// The partition is caught up: stop waiting for it.
@@ -143,14 +157,14 @@ impl<T> Engine<T> {
     /// Add one decoded event read from `partition`.
     pub fn push(&mut self, partition: i32, event: Event, token: T, step: &mut Step<T>) {
         *self.stats.events_by_type.entry(event.body.event_type()).or_default() += 1;
-        match self.seq.push(partition, event, token) {
+        match self.seq.push(partition, event, (partition, token)) {
             Admission::Buffered => self.drain(step),
-            Admission::Late(event, token) => {
+            Admission::Late(event, (partition, token)) => {
                 // Timers have already fired up to the watermark; the late event joins its windows
                 // as they are now. Counted so operators see when the lateness bound is too tight.
                 self.stats.late += 1;
                 let start = step.alerts.len();
-                self.detector.on_event(&event, &mut step.alerts);
+                self.process(partition, &event, &mut step.alerts);
                 self.stats.processed += 1;
                 step.causes.resize(step.alerts.len(), Some(step.done.len()));
                 step.done.push(token);
@@ -167,10 +181,10 @@ impl<T> Engine<T> {
 
     fn drain(&mut self, step: &mut Step<T>) {
         let start = step.alerts.len();
-        while let Some((event, token)) = self.seq.pop_ready() {
+        while let Some((event, (partition, token))) = self.seq.pop_ready() {
             // Timers due at or before this event fire first, whatever the arrival order was.
             self.detector.fire_timers(event.ts, &mut step.alerts);
-            self.detector.on_event(&event, &mut step.alerts);
+            self.process(partition, &event, &mut step.alerts);
             self.stats.processed += 1;
             step.causes.resize(step.alerts.len(), Some(step.done.len()));
             step.done.push(token);

@@ -28,6 +28,12 @@ pub struct Metrics {
     pub standing_updates: IntCounter,
     pub recovered: IntCounter,
     pub recovery_suppressed: IntCounter,
+    pub recovery_lost_messages: IntCounter,
+    pub recovery_history_lost: prometheus::Counter,
+    pub observed: IntCounter,
+    pub rebuilds: IntCounter,
+    pub partitions_owned: IntGauge,
+    pub transactions: IntCounterVec,
     pub produce_errors: IntCounterVec,
     pub kafka_errors: IntCounter,
     pub rebalances: IntCounterVec,
@@ -119,6 +125,41 @@ impl Metrics {
                 &r,
                 "sellerguard_recovery_alerts_suppressed_total",
                 "Alerts of re-read messages not sent again (sent before the crash or move).",
+            ),
+            recovery_lost_messages: counter(
+                &r,
+                "sellerguard_recovery_lost_messages_total",
+                "Messages deleted by retention before the group processed them (committed offset older than the oldest retained).",
+            ),
+            recovery_history_lost: {
+                let c = prometheus::Counter::new(
+                    "sellerguard_recovery_history_lost_seconds_total",
+                    "Lookback history missing when state was rebuilt (retention shorter than state.recovery_lookback_hours), summed over partitions.",
+                )
+                .expect("valid metric");
+                r.register(Box::new(c.clone())).expect("metric registered once");
+                c
+            },
+            observed: counter(
+                &r,
+                "sellerguard_observed_events_total",
+                "Events of partitions other instances own, read only for the cross-seller views.",
+            ),
+            rebuilds: counter(
+                &r,
+                "sellerguard_state_rebuilds_total",
+                "State rebuilt from the lookback after a change of owned partitions (start, crash, rebalance).",
+            ),
+            partitions_owned: gauge(
+                &r,
+                "sellerguard_partitions_owned",
+                "Input partitions whose sellers this instance judges.",
+            ),
+            transactions: counter_vec(
+                &r,
+                "sellerguard_transactions_total",
+                "Kafka transactions (kafka.delivery = exactly_once), by outcome.",
+                &["outcome"],
             ),
             produce_errors: counter_vec(
                 &r,

@@ -124,6 +124,23 @@ impl Config {
                 }
             }
         }
+        if k.exactly_once() && k.transactional_id.trim().is_empty() {
+            return Err(invalid(
+                "kafka.transactional_id",
+                "is empty while kafka.delivery = \"exactly_once\"",
+                "set a stable id per instance (e.g. the StatefulSet pod name), or use delivery = \"at_least_once\"",
+            ));
+        }
+        for key in ["transactional.id", "enable.idempotence", "isolation.level", "enable.auto.commit"] {
+            if k.producer.contains_key(key) || k.consumer.contains_key(key) || k.common.contains_key(key) {
+                return Err(invalid(
+                    &format!("kafka.*.\"{key}\""),
+                    "is managed by sellerguard",
+                    "remove it: kafka.delivery and kafka.transactional_id choose the delivery guarantee",
+                ));
+            }
+        }
+        positive("service.commit_interval_ms", self.service.commit_interval_ms as f64)?;
         self.service
             .metrics_addr
             .parse::<std::net::SocketAddr>()
@@ -353,6 +370,12 @@ pub struct KafkaConfig {
     /// Compacted topic of seller standing records (key = seller id); empty disables publishing.
     #[serde(default = "default_standing_topic")]
     pub standing_topic: String,
+    /// `at_least_once` or `exactly_once` (Kafka transactions).
+    #[serde(default = "default_delivery")]
+    pub delivery: Delivery,
+    /// librdkafka `transactional.id` for `exactly_once`: stable per instance.
+    #[serde(default)]
+    pub transactional_id: String,
     /// librdkafka properties for both clients (security.protocol, ssl.*, sasl.* …), passed through.
     #[serde(default)]
     pub common: BTreeMap<String, String>,
@@ -362,6 +385,29 @@ pub struct KafkaConfig {
     /// librdkafka producer properties, passed through (override `common`).
     #[serde(default)]
     pub producer: BTreeMap<String, String>,
+}
+
+/// How alerts reach the alerts topic relative to the input offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Offsets are committed after the alerts are acknowledged: a crash can repeat alerts (same
+    /// `alert_id`), never lose one. Any Kafka-protocol broker.
+    AtLeastOnce,
+    /// Alerts, dead letters, standing records and input offsets commit in one Kafka transaction:
+    /// `read_committed` consumers see each alert once. Needs a broker with transactions.
+    ExactlyOnce,
+}
+
+impl KafkaConfig {
+    pub fn exactly_once(&self) -> bool {
+        self.delivery == Delivery::ExactlyOnce
+    }
+}
+
+/// At-least-once works on every Kafka-protocol broker (tansu 0.6 has no transactions).
+fn default_delivery() -> Delivery {
+    Delivery::AtLeastOnce
 }
 
 impl Default for KafkaConfig {
@@ -404,12 +450,21 @@ pub struct ServiceConfig {
     pub idle_partition_ms: u64,
     #[serde(default = "default_error_log_interval_ms")]
     pub error_log_interval_ms: u64,
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
         toml::from_str("").expect("all service keys have defaults")
     }
+}
+
+/// librdkafka's `auto.commit.interval.ms` order of magnitude (5 s) made shorter: after a crash at
+/// most about a second of input is re-read. With transactions it is the transaction length, so it
+/// is also how late alerts become visible to `read_committed` readers.
+fn default_commit_interval_ms() -> u64 {
+    1000
 }
 
 /// The OpenTelemetry/Prometheus exporter convention port; loopback so nothing is exposed by default.

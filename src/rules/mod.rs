@@ -234,13 +234,46 @@ impl Detector {
         }
     }
 
+    /// The input partition a tracked seller's events come from.
+    pub fn seller_partition(&self, seller_id: &str) -> Option<i32> {
+        self.sellers.get(seller_id).map(|s| s.partition)
+    }
+
     /// Process one event (in event-time order); alerts are appended to `out`.
     pub fn on_event(&mut self, ev: &Event, out: &mut Vec<Alert>) {
+        self.on_event_from(0, ev, out)
+    }
+
+    /// An event of a seller another instance judges (its partition is not ours): it feeds only the
+    /// cross-seller views: category and fee baselines, tracking numbers, review rings. Those views
+    /// then equal a single instance's, and a ring it completes still alerts the sellers we own.
+    pub fn observe(&mut self, ev: &Event, out: &mut Vec<Alert>) {
+        self.maybe_sweep(ev.ts);
+        let (cfg, market) = (&self.cfg, &mut self.market);
+        let mut ring_block = None;
+        match &ev.body {
+            Body::Listing(l) => price_dumping::feed_baseline(&cfg.price_dumping, market, l, ev.ts),
+            Body::OrderPlaced(o) if cfg.shipping_fee_inflation.enabled => shipping_fee::observe(cfg, market, o, ev.ts),
+            Body::OrderShipped(s) if cfg.fake_shipment.enabled => {
+                let number = tracking::normalize(&s.tracking_number);
+                market.use_tracking(&number, &s.order_id, &ev.seller_id, ev.ts);
+            }
+            Body::Review(r) => ring_block = ring_check(cfg, market, ev, r),
+            _ => {}
+        }
+        if let Some(block) = ring_block {
+            self.on_ring(&block, ev, out);
+        }
+    }
+
+    /// Process one event read from `partition` (in event-time order); alerts are appended to `out`.
+    pub fn on_event_from(&mut self, partition: i32, ev: &Event, out: &mut Vec<Alert>) {
         self.maybe_sweep(ev.ts);
         if self.sellers.len() >= self.cfg.state.max_sellers && !self.sellers.contains_key(&ev.seller_id) {
             self.evict_least_recent();
         }
         let seller = self.sellers.entry(ev.seller_id.clone()).or_default();
+        seller.partition = partition;
         seller.last_ts = seller.last_ts.max(ev.ts);
         seller.standing.seen(ev.ts);
         let sc = &self.cfg.standing;
@@ -251,16 +284,12 @@ impl Detector {
         let mut ring_block = None;
         match &ev.body {
             Body::Listing(l) => {
-                let flagged = if cfg.price_dumping.enabled {
-                    price_dumping::on_listing(&cfg.price_dumping, market, seller, sid, ev, l, &mut em)
+                if cfg.price_dumping.enabled {
+                    price_dumping::on_listing(&cfg.price_dumping, market, seller, sid, ev, l, &mut em);
                 } else {
                     seller.listings.upsert(l, ev.ts);
-                    false
-                };
-                // Flagged prices stay out of the baseline: a dumper cannot drag the median down.
-                if !flagged {
-                    market.category_price(&l.category).insert(ev.ts, l.price);
                 }
+                price_dumping::feed_baseline(&cfg.price_dumping, market, l, ev.ts);
             }
             Body::OrderPlaced(o) => {
                 seller.standing.order(sc, ev.ts);
@@ -317,13 +346,8 @@ impl Detector {
                 seller.standing.review(sc, ev.ts, r.rating);
                 if cfg.rating_manipulation.enabled {
                     rating::on_review(&cfg.rating_manipulation, seller, sid, ev, r, &mut em);
-                    if r.rating == 5 {
-                        let rc = &cfg.rating_manipulation;
-                        let (b, s) = (rc.ring_min_buyers as usize, rc.ring_min_sellers as usize);
-                        let window = hours_ms(rc.ring_window_hours);
-                        ring_block = market.reviews.add((&r.buyer_id, sid, ev.ts), window, b, s);
-                    }
                 }
+                ring_block = ring_check(cfg, market, ev, r);
                 if cfg.false_transactions.enabled {
                     false_transactions::on_review(&cfg.false_transactions, seller, sid, ev, r, &mut em);
                 }
@@ -374,17 +398,21 @@ impl Detector {
             Body::SellerReply { conversation_id } => slow_response::on_reply(seller, conversation_id),
         }
         if let Some(block) = ring_block {
-            self.emit_ring(&block, ev, out);
-            for s in &block.sellers {
-                if **s != *ev.seller_id {
-                    self.publish_standing(s, ev.ts);
-                }
-            }
+            self.on_ring(&block, ev, out);
         }
         self.publish_standing(&ev.seller_id, ev.ts);
     }
 
-    /// A review ring alerts every seller in the block (each through its own cooldown).
+    fn on_ring(&mut self, block: &ring::Block, ev: &Event, out: &mut Vec<Alert>) {
+        self.emit_ring(block, ev, out);
+        for s in &block.sellers {
+            if **s != *ev.seller_id {
+                self.publish_standing(s, ev.ts);
+            }
+        }
+    }
+
+    /// A review ring alerts every seller in the block we track (each through its own cooldown).
     fn emit_ring(&mut self, block: &ring::Block, ev: &Event, out: &mut Vec<Alert>) {
         let rc = &self.cfg.rating_manipulation;
         let (nb, ns) = (block.buyers.len(), block.sellers.len());
@@ -489,6 +517,16 @@ impl Detector {
         self.stats.sellers_evicted += (before - self.sellers.len()) as u64;
         self.market.sweep(now);
     }
+}
+
+/// A five-star review joins the review graph; returns the ring block it completes, if any.
+fn ring_check(cfg: &Config, market: &mut Market, ev: &Event, r: &crate::decode::Review) -> Option<ring::Block> {
+    let rc = &cfg.rating_manipulation;
+    if !rc.enabled || r.rating != 5 {
+        return None;
+    }
+    let (b, s) = (rc.ring_min_buyers as usize, rc.ring_min_sellers as usize);
+    market.reviews.add((&r.buyer_id, &ev.seller_id, ev.ts), hours_ms(rc.ring_window_hours), b, s)
 }
 
 #[cfg(test)]

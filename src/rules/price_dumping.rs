@@ -30,8 +30,24 @@ pub struct Dump {
     pub severity: Severity,
 }
 
-/// Handles a `listing` event; records the listing's price. Returns true when the price was flagged
-/// (the caller keeps flagged prices out of the category baseline).
+/// Adds a listing's price to its category baseline unless the new-listing line would flag it: a
+/// dumper cannot drag the median down. The test needs no seller state, so every instance builds the
+/// same baseline from the whole stream, including partitions whose sellers it does not judge.
+pub fn feed_baseline(cfg: &PriceDumpingConfig, market: &mut Market, l: &Listing, ts: Millis) {
+    let dumped = cfg.enabled
+        && market.category_median(&l.category, ts, cfg.min_samples).is_some_and(|(med, _)| {
+            l.price / med < cfg.new_listing_max_ratio
+                && market
+                    .category_quantile(&l.category, ts, cfg.new_listing_max_quantile, cfg.min_samples)
+                    .is_some_and(|q| l.price < q)
+        });
+    if !dumped {
+        market.category_price(&l.category).insert(ts, l.price);
+    }
+}
+
+/// Handles a `listing` event; records the listing's price in the seller's state (the caller feeds
+/// the category baseline afterwards, see [`feed_baseline`]).
 pub fn on_listing(
     cfg: &PriceDumpingConfig,
     market: &mut Market,
@@ -40,7 +56,7 @@ pub fn on_listing(
     ev: &Event,
     l: &Listing,
     em: &mut Emitter,
-) -> bool {
+) {
     let prev = seller.listings.get(&l.listing_id).map(|r| (r.price, r.dump.clone()));
     let median = market.category_median(&l.category, ev.ts, cfg.min_samples);
     let mut dump = prev.as_ref().and_then(|(_, d)| d.clone());
@@ -58,7 +74,6 @@ pub fn on_listing(
         }
     }
 
-    let mut flagged = false;
     if let Some((med, samples)) = median {
         let ratio = l.price / med;
         let signal = match prev {
@@ -75,7 +90,6 @@ pub fn on_listing(
             _ => None,
         };
         if let Some((kind, before, score)) = signal {
-            flagged = true;
             let severity = cfg.severity.severity(score);
             let mut evidence = json!({
                 "signal": kind,
@@ -121,7 +135,6 @@ pub fn on_listing(
         }
     }
     seller.listings.upsert(l, ev.ts).dump = dump;
-    flagged
 }
 
 fn raised(

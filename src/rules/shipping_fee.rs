@@ -54,21 +54,21 @@ fn band_label(cfg: &ShippingFeeConfig, band: u8) -> String {
     }
 }
 
-pub fn on_order(
-    cfg: &Config,
-    market: &mut Market,
-    seller: &mut SellerState,
-    seller_id: &str,
-    ev: &Event,
-    o: &OrderPlaced,
-    em: &mut Emitter,
-) {
+/// How an order's fee compares with its peers: the baselines it was judged against, and the signal
+/// when it is out of line. Needs no seller state (see [`observe`]).
+struct Assessment {
+    band: u8,
+    peer: Option<f64>,
+    cat: Option<f64>,
+    signal: Option<(&'static str, f64)>,
+}
+
+fn assess(cfg: &Config, market: &mut Market, o: &OrderPlaced, ts: Millis) -> Assessment {
     let sc = &cfg.shipping_fee_inflation;
     let band = weight_band(sc, o.weight_grams);
     let fee = o.shipping_fee;
-    let peer = market.fee_baseline(&o.shipping_method, band, o.route.as_deref()).median(ev.ts, sc.min_samples as u64);
-    let cat = market.category_median(&o.category, ev.ts, cfg.price_dumping.min_samples).map(|(m, _)| m);
-
+    let peer = market.fee_baseline(&o.shipping_method, band, o.route.as_deref()).median(ts, sc.min_samples as u64);
+    let cat = market.category_median(&o.category, ts, cfg.price_dumping.min_samples).map(|(m, _)| m);
     let mut signal = None;
     if let Some(p) = peer.filter(|_| fee > 0.0) {
         if fee > sc.max_ratio_to_median * p {
@@ -79,13 +79,31 @@ pub fn on_order(
             }
         }
     }
-    let Some((kind, score)) = signal else {
-        // Only unflagged fees feed the baseline, so inflated fees cannot raise their own bar.
-        if fee > 0.0 {
-            market.fee_baseline(&o.shipping_method, band, o.route.as_deref()).insert(ev.ts, fee);
-        }
-        return;
-    };
+    // Only unflagged fees feed the baseline, so inflated fees cannot raise their own bar.
+    if signal.is_none() && fee > 0.0 {
+        market.fee_baseline(&o.shipping_method, band, o.route.as_deref()).insert(ts, fee);
+    }
+    Assessment { band, peer, cat, signal }
+}
+
+/// An order of a seller another instance judges: it still feeds the fee baselines.
+pub fn observe(cfg: &Config, market: &mut Market, o: &OrderPlaced, ts: Millis) {
+    assess(cfg, market, o, ts);
+}
+
+pub fn on_order(
+    cfg: &Config,
+    market: &mut Market,
+    seller: &mut SellerState,
+    seller_id: &str,
+    ev: &Event,
+    o: &OrderPlaced,
+    em: &mut Emitter,
+) {
+    let sc = &cfg.shipping_fee_inflation;
+    let fee = o.shipping_fee;
+    let Assessment { band, peer, cat, signal } = assess(cfg, market, o, ev.ts);
+    let Some((kind, score)) = signal else { return };
     let evidence = json!({
         "order_id": &*o.order_id,
         "signal": kind,

@@ -32,6 +32,8 @@ pub struct SellerState {
     /// Last alert per rule: (rule, event time, severity). A handful of rules: a Vec beats a map.
     cooldowns: Vec<(&'static str, Millis, Severity)>,
     pub last_ts: Millis,
+    /// The input partition its events arrive on (input is keyed by seller): which instance owns it.
+    pub partition: i32,
 }
 
 impl SellerState {

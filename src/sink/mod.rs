@@ -95,6 +95,9 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
         c.set(key, v);
     }
     c.set("bootstrap.servers", &k.brokers);
+    if k.exactly_once() {
+        c.set("transactional.id", &k.transactional_id).set("enable.idempotence", "true");
+    }
     c
 }
 
@@ -102,9 +105,11 @@ pub fn create_producer(k: &KafkaConfig) -> Result<FutureProducer, rdkafka::error
     producer_config(k).create()
 }
 
-/// Sends `rec` to `topic`, retrying with back-off until acknowledged. Every failed attempt is
-/// counted; logs are limited to one per back-off step.
-pub async fn deliver(producer: &FutureProducer, topic: &str, rec: &Record, metrics: &Metrics) {
+/// Sends `rec` to `topic`. At-least-once retries with back-off until acknowledged (the input offset
+/// waits); inside a transaction a failure is final for the transaction (it is aborted and its
+/// input re-read), so it returns false at once. Every failed attempt is counted; logs are limited
+/// to one per back-off step.
+pub async fn deliver(producer: &FutureProducer, topic: &str, rec: &Record, metrics: &Metrics, retry: bool) -> bool {
     let mut backoff = Duration::from_millis(100);
     loop {
         let mut headers = OwnedHeaders::new_with_capacity(rec.headers.len());
@@ -116,9 +121,13 @@ pub async fn deliver(producer: &FutureProducer, topic: &str, rec: &Record, metri
             fr = fr.key(k);
         }
         match producer.send(fr, Timeout::Never).await {
-            Ok(_) => return,
+            Ok(_) => return true,
             Err((e, _)) => {
                 metrics.produce_errors.with_label_values(&[rec.destination.label()]).inc();
+                if !retry {
+                    tracing::warn!(error = %e, topic, "produce failed inside a transaction: it will be aborted");
+                    return false;
+                }
                 if let Some(held) = metrics.allow_log("produce") {
                     tracing::warn!(error = %e, topic, retry_in_ms = backoff.as_millis() as u64, similar_held_back = held, "produce failed; retrying");
                 }

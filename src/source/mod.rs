@@ -1,148 +1,112 @@
-//! Source: the Kafka consumer. Group membership and rebalances are forwarded to the service loop
-//! as [`PartitionChange`]s; librdkafka statistics feed the consumer-lag gauge; offsets are stored
-//! by hand (`enable.auto.offset.store=false`) through [`offsets::OffsetTracker`], only after the
-//! alerts a message caused are acknowledged — rust-rdkafka's `at_least_once.rs` pattern.
+//! Source: two Kafka consumers with separate jobs.
+//!
+//! * The **group member** ([`Membership`]) joins the consumer group and fetches nothing: it says
+//!   which partitions this instance *owns* (judges the sellers of, commits offsets for) and carries
+//!   the commits. Rebalances reach the service loop as [`PartitionChange`]s.
+//! * The **reader** ([`Reader`]) is assigned *every* partition of the input topic. Events of owned
+//!   partitions go through the rules; the others only feed the cross-seller views (category and fee
+//!   baselines, tracking numbers, review rings), so those views are the same in every instance as
+//!   in a single one — Kafka Streams' global-table pattern. The price: each instance reads the whole
+//!   topic (decoding is a third of the engine's cost); per-seller state and rules scale out.
+//!
+//! Where the reader starts each partition after an ownership change is [`plan`]ned here: from
+//! `state.recovery_lookback_hours` before now (by message timestamp) when the group has a commit,
+//! so that windows and timers are rebuilt; owned partitions are marked recovering up to their
+//! committed offset (alerts already delivered). Offsets are committed by hand, only after the alerts
+//! a message caused are acknowledged — rust-rdkafka's `at_least_once.rs` pattern.
 
 pub mod offsets;
+pub mod plan;
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc::UnboundedSender;
 
+pub use plan::{plan, PartitionPlan, Positions};
+
 use crate::config::KafkaConfig;
 use crate::telemetry::{Metrics, RateLimitedLog};
 
-/// A change in the partitions this instance reads.
+/// A change in the partitions this instance owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartitionChange {
-    /// Newly assigned partitions, with `(partition, committed offset)` for those that are re-read
-    /// from further back to rebuild their window state: messages below the committed offset were
-    /// already processed (their alerts delivered) and only restore state.
-    Assigned(Vec<i32>, Vec<(i32, i64)>),
+    Assigned(Vec<i32>),
     Revoked(Vec<i32>),
-}
-
-pub struct SourceContext {
-    topic: String,
-    /// How far back (wall clock, against message timestamps) a newly assigned partition is re-read.
-    recovery_lookback_ms: i64,
-    /// Partitions this process has owned: their sellers' state is still in memory, so re-reading
-    /// them would count their events twice (a broker restart reassigns every partition).
-    owned_before: Mutex<std::collections::HashSet<i32>>,
-    changes: UnboundedSender<PartitionChange>,
-    metrics: Metrics,
-    errors: Mutex<RateLimitedLog>,
-}
-
-impl ClientContext for SourceContext {
-    fn stats(&self, stats: Statistics) {
-        if let Some(t) = stats.topics.get(&self.topic) {
-            for (p, part) in &t.partitions {
-                // -1 is librdkafka's "unknown" (the internal UA partition, or before the first fetch).
-                if *p >= 0 && part.consumer_lag >= 0 {
-                    self.metrics.consumer_lag.with_label_values(&[&p.to_string()]).set(part.consumer_lag);
-                }
-            }
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        // End of partition is information (the watermark uses it), not an error.
-        if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF) {
-            return;
-        }
-        self.metrics.kafka_errors.inc();
-        if let Some(held) = self.errors.lock().ok().and_then(|mut l| l.allow("consumer")) {
-            tracing::warn!(%error, reason, held_back = held, "kafka consumer error (librdkafka retries)");
-        }
-    }
-
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
-        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
-            tracing::debug!(fac, msg, "librdkafka");
-        }
-    }
 }
 
 fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
     tpl.elements_for_topic(topic).iter().map(|e| e.partition()).collect()
 }
 
-impl SourceContext {
-    /// Where each assigned partition starts: `lookback` before now (by message timestamp) when the
-    /// group has a committed offset past that point, so that windows and timers are rebuilt.
-    fn recovery_plan(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) -> Vec<(i32, i64, i64)> {
-        if self.recovery_lookback_ms <= 0 {
-            return Vec::new();
-        }
-        let timeout = std::time::Duration::from_secs(10);
-        let Ok(committed) = consumer.committed_offsets(tpl.clone(), timeout) else { return Vec::new() };
-        let since = crate::telemetry::now_ms() - self.recovery_lookback_ms;
-        let mut probe = TopicPartitionList::new();
-        for e in committed.elements_for_topic(&self.topic) {
-            let _ = probe.add_partition_offset(&self.topic, e.partition(), Offset::Offset(since));
-        }
-        let Ok(starts) = consumer.offsets_for_times(probe, timeout) else { return Vec::new() };
-        let mut plan = Vec::new();
-        let owned = self.owned_before.lock().map(|o| o.clone()).unwrap_or_default();
-        for e in committed.elements_for_topic(&self.topic) {
-            let Offset::Offset(c) = e.offset() else { continue };
-            if owned.contains(&e.partition()) {
-                continue;
-            }
-            let start = starts
-                .find_partition(&self.topic, e.partition())
-                .and_then(|s| match s.offset() {
-                    Offset::Offset(o) => Some(o),
-                    Offset::Beginning => Some(0),
-                    _ => None,
-                })
-                .unwrap_or(c);
-            if start < c {
-                plan.push((e.partition(), start, c));
-            }
-        }
-        plan
+fn log_error(metrics: &Metrics, errors: &Mutex<RateLimitedLog>, who: &'static str, error: KafkaError, reason: &str) {
+    // End of partition is information (the watermark uses it), not an error.
+    if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF) {
+        return;
+    }
+    metrics.kafka_errors.inc();
+    if let Some(held) = errors.lock().ok().and_then(|mut l| l.allow(who)) {
+        tracing::warn!(%error, reason, client = who, held_back = held, "kafka client error (librdkafka retries)");
     }
 }
 
-impl ConsumerContext for SourceContext {
-    /// Eager rebalancing, as librdkafka's default does, plus recovery: a newly assigned partition is
-    /// re-read from `lookback` before its committed offset so that its sellers' windows and pending
-    /// timers come back (restart after a crash, or a partition moved from another instance).
+fn librdkafka_log(level: RDKafkaLogLevel, fac: &str, msg: &str) {
+    if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
+        tracing::debug!(fac, msg, "librdkafka");
+    }
+}
+
+pub struct GroupContext {
+    topic: String,
+    /// Offsets (next to read) that are safe to commit, kept current by the service loop: committed
+    /// synchronously when partitions are revoked, before another instance takes them over.
+    committable: Arc<Mutex<HashMap<i32, i64>>>,
+    /// With transactions, offsets are committed inside them, never by the consumer.
+    commits_offsets: bool,
+    changes: UnboundedSender<PartitionChange>,
+    metrics: Metrics,
+    errors: Mutex<RateLimitedLog>,
+}
+
+impl ClientContext for GroupContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        log_error(&self.metrics, &self.errors, "group", error, reason);
+    }
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        librdkafka_log(level, fac, msg)
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    /// Eager rebalancing, as librdkafka's default does. The member's assignment is taken and paused
+    /// at once: the reader fetches; this client only holds ownership and commits.
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.metrics.rebalances.with_label_values(&["assign"]).inc();
-                let parts = partitions_of(tpl, &self.topic);
-                let plan = self.recovery_plan(consumer, tpl);
-                let assignment = tpl.clone();
-                for (p, start, _) in &plan {
-                    if let Some(mut e) = assignment.find_partition(&self.topic, *p) {
-                        let _ = e.set_offset(Offset::Offset(*start));
-                    }
-                }
-                if let Err(e) = consumer.assign(&assignment) {
+                if let Err(e) = consumer.assign(tpl).and_then(|_| consumer.pause(tpl)) {
                     self.metrics.kafka_errors.inc();
                     tracing::error!(error = %e, "assign failed");
                 }
-                tracing::info!(?parts, recovering = ?plan, "partitions assigned");
-                if let Ok(mut o) = self.owned_before.lock() {
-                    o.extend(parts.iter().copied());
-                }
-                let recovering = plan.into_iter().map(|(p, _, c)| (p, c)).collect();
-                let _ = self.changes.send(PartitionChange::Assigned(parts, recovering));
+                let parts = partitions_of(tpl, &self.topic);
+                tracing::info!(?parts, "partitions assigned to this instance");
+                let _ = self.changes.send(PartitionChange::Assigned(parts));
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 self.metrics.rebalances.with_label_values(&["revoke"]).inc();
-                let _ = self.changes.send(PartitionChange::Revoked(partitions_of(tpl, &self.topic)));
+                let parts = partitions_of(tpl, &self.topic);
+                if self.commits_offsets {
+                    self.commit_before_revoke(consumer, &parts);
+                }
+                let _ = self.changes.send(PartitionChange::Revoked(parts));
                 let _ = consumer.unassign();
             }
             other => {
@@ -154,40 +118,168 @@ impl ConsumerContext for SourceContext {
     }
 }
 
-pub type Consumer = StreamConsumer<SourceContext>;
+impl GroupContext {
+    /// Last chance to commit what is done before another instance re-reads from the commit.
+    fn commit_before_revoke(&self, consumer: &BaseConsumer<Self>, parts: &[i32]) {
+        let Ok(ready) = self.committable.lock().map(|m| m.clone()) else { return };
+        let mut tpl = TopicPartitionList::new();
+        for p in parts {
+            if let Some(o) = ready.get(p) {
+                let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*o));
+            }
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                tracing::warn!(error = %e, "commit on revoke failed; the new owner re-reads from the last commit");
+            }
+        }
+    }
+}
 
-/// librdkafka settings that at-least-once depends on; user properties cannot override them.
-pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
+pub struct ReaderContext {
+    topic: String,
+    metrics: Metrics,
+    errors: Mutex<RateLimitedLog>,
+}
+
+impl ClientContext for ReaderContext {
+    fn stats(&self, stats: Statistics) {
+        if let Some(t) = stats.topics.get(&self.topic) {
+            for (p, part) in &t.partitions {
+                // -1 is librdkafka's "unknown" (the internal UA partition, or before the first fetch).
+                if *p >= 0 && part.consumer_lag >= 0 {
+                    self.metrics.consumer_lag.with_label_values(&[&p.to_string()]).set(part.consumer_lag);
+                }
+            }
+        }
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        log_error(&self.metrics, &self.errors, "reader", error, reason);
+    }
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        librdkafka_log(level, fac, msg)
+    }
+}
+impl ConsumerContext for ReaderContext {}
+
+pub type Membership = StreamConsumer<GroupContext>;
+pub type Reader = StreamConsumer<ReaderContext>;
+
+fn base_config(k: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     // Sensible defaults first, user pass-through next, then what correctness requires.
-    c.set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("statistics.interval.ms", "5000");
+    c.set("auto.offset.reset", "earliest").set("statistics.interval.ms", "5000");
     for (key, v) in k.common.iter().chain(k.consumer.iter()) {
         c.set(key, v);
     }
     c.set("bootstrap.servers", &k.brokers)
-        .set("group.id", &k.group_id)
-        .set("enable.auto.offset.store", "false")
+        // Offsets are committed explicitly, and only once the alerts they caused are acknowledged.
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false");
+    c
+}
+
+/// The group member: joins `kafka.group_id`, fetches nothing.
+pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = base_config(k);
+    c.set("group.id", &k.group_id);
+    c
+}
+
+/// The reader: every partition by explicit assignment; its group id is never joined or committed
+/// (librdkafka wants one on a consumer).
+pub fn reader_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = base_config(k);
+    c.set("group.id", format!("{}.reader", k.group_id))
+        // Transactional alerts are only seen by downstream readers once committed; the input
+        // itself may be written transactionally by the platform.
+        .set("isolation.level", "read_committed")
         // End of partition tells the watermark that a partition is caught up.
         .set("enable.partition.eof", "true");
     c
 }
 
-pub fn create_consumer(
+pub fn create_membership(
     k: &KafkaConfig,
-    recovery_lookback_ms: i64,
     metrics: &Metrics,
+    committable: Arc<Mutex<HashMap<i32, i64>>>,
     changes: UnboundedSender<PartitionChange>,
-) -> Result<Consumer, KafkaError> {
-    let ctx = SourceContext {
+) -> Result<Membership, KafkaError> {
+    let ctx = GroupContext {
         topic: k.input_topic.clone(),
-        recovery_lookback_ms,
-        owned_before: Mutex::new(Default::default()),
+        committable,
+        commits_offsets: !k.exactly_once(),
         changes,
         metrics: metrics.clone(),
-        errors: Mutex::new(RateLimitedLog::new(std::time::Duration::from_secs(5))),
+        errors: Mutex::new(RateLimitedLog::new(Duration::from_secs(5))),
     };
     consumer_config(k).set_log_level(RDKafkaLogLevel::Warning).create_with_context(ctx)
+}
+
+pub fn create_reader(k: &KafkaConfig, metrics: &Metrics) -> Result<Reader, KafkaError> {
+    let ctx = ReaderContext {
+        topic: k.input_topic.clone(),
+        metrics: metrics.clone(),
+        errors: Mutex::new(RateLimitedLog::new(Duration::from_secs(5))),
+    };
+    reader_config(k).set_log_level(RDKafkaLogLevel::Warning).create_with_context(ctx)
+}
+
+/// Reads what [`plan`] needs from the brokers: partitions, the group's commits, retention bounds
+/// and the offsets at the lookback time. Blocking (metadata requests).
+pub fn positions(
+    membership: &Membership,
+    reader: &Reader,
+    topic: &str,
+    lookback_ms: i64,
+    now_ms: i64,
+) -> Result<Positions, KafkaError> {
+    let timeout = Duration::from_secs(10);
+    let md = reader.fetch_metadata(Some(topic), timeout)?;
+    let partitions: Vec<i32> =
+        md.topics().iter().filter(|t| t.name() == topic).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    let mut all = TopicPartitionList::new();
+    for p in &partitions {
+        all.add_partition(topic, *p);
+    }
+    let mut committed = HashMap::new();
+    for e in membership.committed_offsets(all.clone(), timeout)?.elements_for_topic(topic) {
+        if let Offset::Offset(o) = e.offset() {
+            committed.insert(e.partition(), o);
+        }
+    }
+    let mut retained = HashMap::new();
+    for p in &partitions {
+        retained.insert(*p, reader.fetch_watermarks(topic, *p, timeout)?);
+    }
+    let since = now_ms - lookback_ms;
+    let mut at_lookback = HashMap::new();
+    if lookback_ms > 0 && !committed.is_empty() {
+        let mut probe = TopicPartitionList::new();
+        for p in &partitions {
+            let _ = probe.add_partition_offset(topic, *p, Offset::Offset(since));
+        }
+        // Brokers without timestamp lookup (librdkafka's mock cluster): the plan falls back to the
+        // oldest retained offset, which re-reads more but misses nothing.
+        match reader.offsets_for_times(probe, timeout) {
+            Ok(found) => {
+                for e in found.elements_for_topic(topic) {
+                    let o = match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        Offset::Beginning => Some(0),
+                        // No message at or after `since`: nothing in the lookback.
+                        Offset::End => Some(i64::MAX),
+                        _ => None,
+                    };
+                    if let Some(o) = o {
+                        at_lookback.insert(e.partition(), o);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "offsets_for_times failed: recovery re-reads from the oldest retained offset")
+            }
+        }
+    }
+    Ok(Positions { partitions, committed, retained, at_lookback, since })
 }
