@@ -52,7 +52,7 @@ async fn broker_down_30_seconds_and_back_loses_nothing() {
     create_topic(&bootstrap, dlq, 1).await;
 
     let gen = GenConfig { seed: 11, sellers: 40, days: 6, fraud_share: 0.25, ..GenConfig::default() };
-    let Reference { dir, lines, alert_ids: expected } = replay_reference(&gen);
+    let Reference { dir, lines, alert_ids: expected, .. } = replay_reference(&gen);
     assert!(expected.len() > 10, "traffic must produce alerts");
 
     // First half in, service running.

@@ -6,54 +6,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use sellerguard::alert::Alert;
 use sellerguard::gen::GenConfig;
-
-fn scrape(addr: &str, metric: &str) -> f64 {
-    use std::io::Write;
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 0.0 };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.lines()
-        .filter(|l| l.starts_with(metric) && matches!(l.as_bytes().get(metric.len()), Some(b'{' | b' ')))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-struct Service {
-    child: Child,
-    metrics: String,
-}
-
-fn start(cfg: &std::path::Path, bootstrap: &str, group: &str, log: &std::path::Path) -> Service {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let metrics = format!("127.0.0.1:{port}");
-    let child = Command::new(sellerguard_bin())
-        .args(["run", "--config", cfg.to_str().unwrap(), "--brokers", bootstrap, "--input-topic", "events-crash"])
-        .args([
-            "--alerts-topic",
-            "alerts-crash",
-            "--dlq-topic",
-            "dlq-crash",
-            "--group-id",
-            group,
-            "--metrics-addr",
-            &metrics,
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap())
-        .spawn()
-        .unwrap();
-    Service { child, metrics }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_restarted_service_delivers_exactly_replays_alert_ids() {
@@ -64,7 +22,7 @@ async fn killed_and_restarted_service_delivers_exactly_replays_alert_ids() {
     create_topic(&bootstrap, "dlq-crash", 1).await;
 
     let gen = GenConfig { seed: 5, sellers: 50, days: 8, fraud_share: 0.25, ..GenConfig::default() };
-    let Reference { dir, lines, alert_ids: expected } = replay_reference(&gen);
+    let Reference { dir, lines, alert_ids: expected, .. } = replay_reference(&gen);
     assert!(expected.len() > 20, "traffic must produce alerts: {}", expected.len());
 
     let records: Vec<(String, Vec<u8>)> = lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect();
@@ -82,7 +40,7 @@ async fn killed_and_restarted_service_delivers_exactly_replays_alert_ids() {
     let mut recovered = 0.0;
     let log = dir.path().join("service.log");
     for share in [0.25, 0.55] {
-        let mut svc = start(&cfg, &bootstrap, &group, &log);
+        let mut svc = start_service(&cfg, &bootstrap, "crash", &group, &log);
         let deadline = Instant::now() + Duration::from_secs(120);
         // Kill once enough alerts are out *and* some progress is committed, so the restart resumes
         // mid-stream with state to rebuild.
@@ -97,7 +55,7 @@ async fn killed_and_restarted_service_delivers_exactly_replays_alert_ids() {
         svc.child.kill().unwrap(); // SIGKILL: no shutdown path runs
         svc.child.wait().unwrap();
     }
-    let mut last = start(&cfg, &bootstrap, &group, &log);
+    let mut last = start_service(&cfg, &bootstrap, "crash", &group, &log);
     let got = tokio::task::spawn_blocking({
         let (b, n) = (bootstrap.clone(), expected.len());
         move || consume_all(&b, "alerts-crash", n, Duration::from_secs(8), Duration::from_secs(240))

@@ -89,13 +89,14 @@ fn check_topics(consumer: &source::Reader, cfg: &Config) -> anyhow::Result<()> {
 pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress: Arc<Progress>) -> anyhow::Result<()> {
     let (changes_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
     let committable = Arc::new(Mutex::new(HashMap::new()));
+    let lp_owned = Arc::new(Mutex::new(Default::default()));
     let membership = source::create_membership(&cfg.kafka, &metrics, committable.clone(), changes_tx)?;
-    let reader = source::create_reader(&cfg.kafka, &metrics)?;
+    let reader = source::create_reader(&cfg.kafka, &metrics, lp_owned.clone())?;
     blocking(|| check_topics(&reader, &cfg))?;
     let producer = sink::create_producer(&cfg.kafka)?;
     let mut committer = commit::Committer::new(&cfg, producer.clone(), committable, &metrics)?;
     membership.subscribe(&[&cfg.kafka.input_topic])?;
-    let mut lp = pipeline::Pipeline::new(&cfg, metrics.clone(), progress.clone(), producer)?;
+    let mut lp = pipeline::Pipeline::new(&cfg, metrics.clone(), progress.clone(), producer, lp_owned)?;
     let commit_every = Duration::from_millis(cfg.service.commit_interval_ms);
     let mut last_commit = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(200));

@@ -69,6 +69,8 @@ pub struct Pipeline {
     /// Bumped by every rebuild: batches of an older epoch no longer count.
     epoch: u64,
     owned: BTreeSet<i32>,
+    /// `owned`, shared with the reader's statistics callback (lag gauge).
+    shared_owned: Arc<std::sync::Mutex<HashSet<i32>>>,
     /// State exists for `owned` (false before the first assignment).
     built: bool,
     reading: bool,
@@ -96,6 +98,7 @@ impl Pipeline {
         metrics: Metrics,
         progress: Arc<Progress>,
         producer: FutureProducer,
+        shared_owned: Arc<std::sync::Mutex<HashSet<i32>>>,
     ) -> anyhow::Result<Self> {
         let limits = DecodeLimits::from_config(&cfg.input);
         Ok(Pipeline {
@@ -114,6 +117,7 @@ impl Pipeline {
             inflight: FuturesUnordered::new(),
             epoch: 0,
             owned: BTreeSet::new(),
+            shared_owned,
             built: false,
             reading: false,
             recover_until: HashMap::new(),
@@ -255,6 +259,9 @@ impl Pipeline {
         self.at_end.clear();
         self.since = pos.since;
         self.epoch += 1;
+        if let Ok(mut o) = self.shared_owned.lock() {
+            *o = owned.iter().copied().collect();
+        }
         self.owned = owned;
         self.built = true;
         self.reading = true;

@@ -138,18 +138,26 @@ impl GroupContext {
 
 pub struct ReaderContext {
     topic: String,
+    /// Partitions this instance owns: lag is reported for those only, so that summing the gauge
+    /// over instances counts each partition once.
+    owned: Arc<Mutex<std::collections::HashSet<i32>>>,
     metrics: Metrics,
     errors: Mutex<RateLimitedLog>,
 }
 
 impl ClientContext for ReaderContext {
+    /// Lag = last stable offset − the next offset handed to the service. (librdkafka's own
+    /// `consumer_lag` counts from the reader's commits, and the reader never commits.)
     fn stats(&self, stats: Statistics) {
-        if let Some(t) = stats.topics.get(&self.topic) {
-            for (p, part) in &t.partitions {
-                // -1 is librdkafka's "unknown" (the internal UA partition, or before the first fetch).
-                if *p >= 0 && part.consumer_lag >= 0 {
-                    self.metrics.consumer_lag.with_label_values(&[&p.to_string()]).set(part.consumer_lag);
-                }
+        let Some(t) = stats.topics.get(&self.topic) else { return };
+        let Ok(owned) = self.owned.lock() else { return };
+        for (p, part) in &t.partitions {
+            let label = p.to_string();
+            // -1 is librdkafka's "unknown" (the internal UA partition, or before the first fetch).
+            if owned.contains(p) && part.app_offset >= 0 && part.ls_offset >= 0 {
+                self.metrics.consumer_lag.with_label_values(&[&label]).set((part.ls_offset - part.app_offset).max(0));
+            } else if *p >= 0 && !owned.contains(p) {
+                let _ = self.metrics.consumer_lag.remove_label_values(&[&label]);
             }
         }
     }
@@ -216,9 +224,14 @@ pub fn create_membership(
     consumer_config(k).set_log_level(RDKafkaLogLevel::Warning).create_with_context(ctx)
 }
 
-pub fn create_reader(k: &KafkaConfig, metrics: &Metrics) -> Result<Reader, KafkaError> {
+pub fn create_reader(
+    k: &KafkaConfig,
+    metrics: &Metrics,
+    owned: Arc<Mutex<std::collections::HashSet<i32>>>,
+) -> Result<Reader, KafkaError> {
     let ctx = ReaderContext {
         topic: k.input_topic.clone(),
+        owned,
         metrics: metrics.clone(),
         errors: Mutex::new(RateLimitedLog::new(Duration::from_secs(5))),
     };

@@ -20,6 +20,7 @@
 //!   consumer resuming in the same group starts exactly there.
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -323,6 +324,8 @@ pub struct Reference {
     /// (key = seller id, JSON line), in emission order.
     pub lines: Vec<(String, String)>,
     pub alert_ids: std::collections::BTreeSet<String>,
+    /// Alerts per rule in the reference.
+    pub rules: std::collections::BTreeMap<String, usize>,
 }
 
 pub fn replay_reference(gen: &sellerguard::gen::GenConfig) -> Reference {
@@ -333,10 +336,74 @@ pub fn replay_reference(gen: &sellerguard::gen::GenConfig) -> Reference {
     std::fs::write(&file, lines.iter().map(|(_, l)| format!("{l}\n")).collect::<String>()).unwrap();
     let out = Command::new(sellerguard_bin()).args(["replay", file.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success(), "replay failed: {}", String::from_utf8_lossy(&out.stderr));
-    let alert_ids = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<sellerguard::alert::Alert>(l).unwrap().alert_id)
-        .collect();
-    Reference { dir, lines, alert_ids }
+    let alerts: Vec<sellerguard::alert::Alert> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut rules = std::collections::BTreeMap::new();
+    for a in &alerts {
+        *rules.entry(a.rule.clone()).or_default() += 1;
+    }
+    let alert_ids = alerts.into_iter().map(|a| a.alert_id).collect();
+    Reference { dir, lines, alert_ids, rules }
+}
+
+/// Sum of a metric's samples (all label sets) from a `/metrics` scrape; 0 when unreachable.
+pub fn scrape(addr: &str, metric: &str) -> f64 {
+    use std::io::Write;
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 0.0 };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.lines()
+        .filter(|l| l.starts_with(metric) && matches!(l.as_bytes().get(metric.len()), Some(b'{' | b' ')))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A `sellerguard run` child process and its metrics address.
+pub struct Service {
+    pub child: Child,
+    pub metrics: String,
+}
+
+/// Starts `sellerguard run` on topics `events-{suffix}`, `alerts-{suffix}`, `dlq-{suffix}`, logging
+/// (appending) to `log`.
+pub fn start_service(
+    cfg: &std::path::Path,
+    bootstrap: &str,
+    suffix: &str,
+    group: &str,
+    log: &std::path::Path,
+) -> Service {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics = format!("127.0.0.1:{port}");
+    let child = Command::new(sellerguard_bin())
+        .args(["run", "--config", cfg.to_str().unwrap(), "--brokers", bootstrap])
+        .args(["--input-topic", &format!("events-{suffix}")])
+        .args(["--alerts-topic", &format!("alerts-{suffix}"), "--dlq-topic", &format!("dlq-{suffix}")])
+        .args(["--group-id", group, "--metrics-addr", &metrics])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap())
+        .spawn()
+        .unwrap();
+    Service { child, metrics }
+}
+
+impl Service {
+    pub fn scrape(&self, metric: &str) -> f64 {
+        scrape(&self.metrics, metric)
+    }
+
+    /// SIGTERM and wait: the graceful path.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().unwrap()
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
 }

@@ -1,0 +1,99 @@
+//! Scale-out and rebalances on a real broker (tansu): two instances share the input in one consumer
+//! group; one is killed (SIGKILL) mid-stream; the survivor takes its partitions over, rebuilds their
+//! sellers from the lookback, and the alerts topic ends up holding exactly the alert ids a single
+//! `replay` computes — including the cross-seller rules (category baselines, tracking numbers
+//! reused across sellers), which every instance builds from the whole topic.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::*;
+use sellerguard::alert::Alert;
+use sellerguard::gen::GenConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_one_killed_survivor_delivers_a_single_instances_alerts() {
+    let broker = Tansu::start();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "events-pair", 4).await;
+    create_topic(&bootstrap, "alerts-pair", 1).await;
+    create_topic(&bootstrap, "dlq-pair", 1).await;
+
+    let gen = GenConfig { seed: 11, sellers: 60, days: 8, fraud_share: 0.25, ..GenConfig::default() };
+    let Reference { dir, lines, alert_ids: expected, rules } = replay_reference(&gen);
+    assert!(expected.len() > 20, "traffic must produce alerts: {}", expected.len());
+    // Rules that read the cross-seller views are part of what must match.
+    for rule in ["price_dumping", "shipping_fee_inflation", "fake_shipment"] {
+        assert!(rules.get(rule).is_some_and(|n| *n > 0), "reference has no {rule} alerts: {rules:?}");
+    }
+    let records: Vec<(String, Vec<u8>)> = lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect();
+    produce(&bootstrap, "events-pair", &records).await;
+
+    let cfg = dir.path().join("sellerguard.toml");
+    std::fs::write(
+        &cfg,
+        "[service]\nidle_flush_ms = 2000\n[kafka]\nstanding_topic = \"\"\n[kafka.consumer]\n\"session.timeout.ms\" = \"6000\"\n",
+    )
+    .unwrap();
+    let group = unique_group("sellerguard-pair");
+    let log = dir.path().join("service.log");
+    let a = start_service(&cfg, &bootstrap, "pair", &group, &log);
+    let b = start_service(&cfg, &bootstrap, "pair", &group, &log);
+
+    // Both own partitions, and B has judged and committed part of its share: then B dies.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let committed =
+        || -> i64 { committed_offsets(&bootstrap, &group, "events-pair").iter().map(|(_, o)| (*o).max(0)).sum() };
+    loop {
+        let (owned_a, owned_b) = (a.scrape("sellerguard_partitions_owned"), b.scrape("sellerguard_partitions_owned"));
+        let b_alerts = b.scrape("sellerguard_alerts_total");
+        if owned_a >= 1.0 && owned_b >= 1.0 && b_alerts > 0.0 && committed() as f64 > 0.3 * records.len() as f64 {
+            eprintln!(
+                "kill B: owned A={owned_a} B={owned_b}, B delivered {b_alerts} alerts, {} committed",
+                committed()
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "both instances never shared the work\n{}", tail(&log));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let observed_by_b = b.scrape("sellerguard_observed_events_total");
+    b.kill();
+
+    let got = tokio::task::spawn_blocking({
+        let (bs, n) = (bootstrap.clone(), expected.len());
+        move || consume_all(&bs, "alerts-pair", n, Duration::from_secs(10), Duration::from_secs(240))
+    })
+    .await
+    .unwrap();
+    let (owned, rebuilds, observed) = (
+        a.scrape("sellerguard_partitions_owned"),
+        a.scrape("sellerguard_state_rebuilds_total"),
+        a.scrape("sellerguard_observed_events_total"),
+    );
+    assert!(a.stop().success(), "the survivor stops cleanly");
+
+    let ids: BTreeSet<String> =
+        got.iter().map(|r| serde_json::from_slice::<Alert>(&r.payload).unwrap().alert_id).collect();
+    let missing: Vec<_> = expected.difference(&ids).collect();
+    let extra: Vec<_> = ids.difference(&expected).collect();
+    assert!(missing.is_empty(), "lost {} of {} alerts: {missing:?}\n{}", missing.len(), expected.len(), tail(&log));
+    assert!(extra.is_empty(), "alerts a single instance does not compute: {extra:?}\n{}", tail(&log));
+    assert_eq!(owned, 4.0, "the survivor owns every partition");
+    assert!(rebuilds >= 2.0, "the survivor rebuilt state when B's partitions moved to it: {rebuilds}");
+    assert!(observed > 0.0 && observed_by_b > 0.0, "each read the other's partitions for the cross-seller views");
+    let n_group = got.len() - ids.len();
+    eprintln!(
+        "scale-out: {} alert records, {} ids == replay's ({n_group} duplicates); survivor rebuilt {rebuilds} times; {rules:?}",
+        got.len(),
+        ids.len()
+    );
+}
+
+fn tail(log: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("rejected input")).collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
