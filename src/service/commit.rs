@@ -86,19 +86,20 @@ impl Committer {
                     return Ok(true);
                 }
                 let result = if failed {
-                    Err(anyhow::anyhow!("a record of the transaction was not delivered"))
+                    Err(Ok(anyhow::anyhow!("a record of the transaction was not delivered")))
                 } else {
                     let tpl = offsets_list(topic, ready.iter().filter(|(p, _)| lp.owns(*p)).map(|(p, o)| (*p, o + 1)));
                     let gm = membership
                         .group_metadata()
                         .ok_or_else(|| anyhow::anyhow!("no consumer group metadata (not in a group yet)"))?;
+                    // Err(Ok(_)): abort and re-read; Err(Err(_)): stop the service.
                     blocking(|| {
                         if tpl.count() > 0 {
                             producer.send_offsets_to_transaction(&tpl, &gm, TXN_TIMEOUT)?;
                         }
                         producer.commit_transaction(TXN_TIMEOUT)
                     })
-                    .map_err(|e| check_fatal(e).unwrap_or_else(|e| e))
+                    .map_err(check_fatal)
                 };
                 match result {
                     Ok(()) => {
@@ -106,8 +107,8 @@ impl Committer {
                         blocking(|| producer.begin_transaction())?;
                         Ok(true)
                     }
-                    Err(e) if e.downcast_ref::<Fatal>().is_some() => Err(e),
-                    Err(e) => {
+                    Err(Err(fatal)) => Err(fatal),
+                    Err(Ok(e)) => {
                         metrics.transactions.with_label_values(&["aborted"]).inc();
                         tracing::warn!(error = %e, "transaction aborted: its input is re-read from the last commit");
                         blocking(|| producer.abort_transaction(TXN_TIMEOUT).and_then(|_| producer.begin_transaction()))
@@ -127,6 +128,12 @@ impl Committer {
 struct Fatal(KafkaError);
 
 fn check_fatal(e: KafkaError) -> Result<anyhow::Error, anyhow::Error> {
+    if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::UnsupportedFeature) {
+        // tansu 0.6, for one, accepts InitProducerId but not EndTxn.
+        return Err(anyhow::anyhow!(
+            "kafka.delivery = \"exactly_once\": the broker does not support transactions ({e}); use delivery = \"at_least_once\""
+        ));
+    }
     let fatal = matches!(&e, KafkaError::Transaction(t) if t.is_fatal());
     if fatal {
         Err(Fatal(e).into())

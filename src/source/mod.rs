@@ -176,7 +176,7 @@ pub type Reader = StreamConsumer<ReaderContext>;
 fn base_config(k: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     // Sensible defaults first, user pass-through next, then what correctness requires.
-    c.set("auto.offset.reset", "earliest").set("statistics.interval.ms", "5000");
+    c.set("auto.offset.reset", "earliest");
     for (key, v) in k.common.iter().chain(k.consumer.iter()) {
         c.set(key, v);
     }
@@ -199,6 +199,8 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
 pub fn reader_config(k: &KafkaConfig) -> ClientConfig {
     let mut c = base_config(k);
     c.set("group.id", format!("{}.reader", k.group_id))
+        // Statistics feed the lag gauge.
+        .set("statistics.interval.ms", "5000")
         // Transactional alerts are only seen by downstream readers once committed; the input
         // itself may be written transactionally by the platform.
         .set("isolation.level", "read_committed")

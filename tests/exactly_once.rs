@@ -1,0 +1,142 @@
+//! `kafka.delivery = "exactly_once"`: alerts and input offsets commit in Kafka transactions.
+//!
+//! * librdkafka's mock cluster (it speaks the transaction protocol: InitProducerId, AddPartitions-
+//!   and AddOffsetsToTxn, TxnOffsetCommit, EndTxn): the service, a separate process, runs the
+//!   stream to its end in transactions; every alert id equals replay's, none appears twice, and the
+//!   consumer never commits outside a transaction.
+//! * tansu 0.6 has no transactions (it grants a transactional producer id but rejects EndTxn): the
+//!   service stops at its first commit, naming the key and the fix, instead of silently running
+//!   with a weaker guarantee.
+//!
+//! The mock cluster does not filter aborted records for `read_committed` readers (its Fetch reports
+//! no aborted transactions), so a kill -9 under transactions cannot be verified here: that needs a
+//! broker with full transaction support (README, "Delivery guarantees").
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::Offset;
+use sellerguard::alert::Alert;
+use sellerguard::gen::GenConfig;
+
+fn eos_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let cfg = dir.join("eos.toml");
+    std::fs::write(
+        &cfg,
+        "[service]\nidle_flush_ms = 1000\ncommit_interval_ms = 300\n[kafka]\nstanding_topic = \"\"\ndelivery = \"exactly_once\"\ntransactional_id = \"sellerguard-eos-test-0\"\n",
+    )
+    .unwrap();
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_commit_alerts_and_offsets_together_on_the_mock_cluster() {
+    let cluster = MockCluster::new(1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    cluster.create_topic("events-eos", 3, 1).unwrap();
+    cluster.create_topic("alerts-eos", 1, 1).unwrap();
+    cluster.create_topic("dlq-eos", 1, 1).unwrap();
+
+    let gen = GenConfig { seed: 21, sellers: 30, days: 6, fraud_share: 0.3, ..GenConfig::default() };
+    let Reference { dir, lines, alert_ids: expected, .. } = replay_reference(&gen);
+    assert!(expected.len() > 10, "traffic must produce alerts: {}", expected.len());
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+    let sends =
+        lines.iter().map(|(k, l)| producer.send(FutureRecord::to("events-eos").key(k).payload(l), Timeout::Never));
+    for r in futures::future::join_all(sends).await {
+        r.expect("produce to the mock cluster");
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let cfg = eos_config(dir.path());
+    let log = dir.path().join("service.log");
+    let group = unique_group("sellerguard-eos");
+    let svc = start_service(&cfg, &bootstrap, "eos", &group, &log);
+
+    let got = tokio::task::spawn_blocking({
+        let (b, n) = (bootstrap.clone(), expected.len());
+        move || consume_all(&b, "alerts-eos", n, Duration::from_secs(3), Duration::from_secs(120))
+    })
+    .await
+    .unwrap();
+    // Offsets travel only inside transactions (TxnOffsetCommit), never by a consumer commit. The
+    // mock cluster accepts TxnOffsetCommit but does not store it, so the group shows none.
+    let probe: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", &bootstrap).set("group.id", &group).create().unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..3 {
+        tpl.add_partition("events-eos", p);
+    }
+    let committed = probe.committed_offsets(tpl, Duration::from_secs(5)).unwrap();
+    assert!(
+        committed.elements().iter().all(|e| !matches!(e.offset(), Offset::Offset(_))),
+        "no consumer commit: {committed:?}"
+    );
+    let committed_txns = svc.scrape("sellerguard_transactions_total");
+    assert!(svc.stop().success(), "clean stop");
+
+    let ids: Vec<String> = got.iter().map(|r| serde_json::from_slice::<Alert>(&r.payload).unwrap().alert_id).collect();
+    let unique: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(unique, expected, "alert ids equal replay's\n{}", tail(&log));
+    assert_eq!(ids.len(), unique.len(), "no alert twice");
+    assert!(committed_txns >= 2.0, "alerts and offsets went through transactions: {committed_txns}");
+    eprintln!("exactly_once on the mock cluster: {} alerts, {committed_txns} transactions", ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_without_transactions_is_refused_with_the_key_to_change() {
+    let broker = Tansu::start();
+    let bootstrap = broker.bootstrap();
+    for t in ["events-eos", "alerts-eos", "dlq-eos"] {
+        create_topic(&bootstrap, t, 1).await;
+    }
+    let line = r#"{"event_id":"e1","type":"order_delivered","seller_id":"s","ts":1767607200000,"order_id":"o"}"#;
+    produce(&bootstrap, "events-eos", &[("s".to_string(), line.as_bytes().to_vec())]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = eos_config(dir.path());
+    let log = dir.path().join("refused.log");
+    let mut child = Command::new(sellerguard_bin())
+        .args(["run", "--config", cfg.to_str().unwrap(), "--brokers", &bootstrap])
+        .args(["--input-topic", "events-eos", "--alerts-topic", "alerts-eos", "--dlq-topic", "dlq-eos"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after 90 s\n{}", tail(&log));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(!status.success(), "must not run without transactions");
+    let last = err.lines().find(|l| l.starts_with("Error:")).unwrap_or_default();
+    assert!(
+        last.contains("exactly_once")
+            && last.contains("at_least_once")
+            && last.contains("does not support transactions"),
+        "names the key and the fix: {last}\n{}",
+        tail(&log)
+    );
+}
+
+fn tail(log: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
