@@ -29,7 +29,7 @@ pub struct Metrics {
     pub recovered: IntCounter,
     pub recovery_suppressed: IntCounter,
     pub recovery_lost_messages: IntCounter,
-    pub recovery_history_lost: prometheus::Counter,
+    pub recovery_truncated: IntCounter,
     pub observed: IntCounter,
     pub rebuilds: IntCounter,
     pub partitions_owned: IntGauge,
@@ -131,15 +131,11 @@ impl Metrics {
                 "sellerguard_recovery_lost_messages_total",
                 "Messages deleted by retention before the group processed them (committed offset older than the oldest retained).",
             ),
-            recovery_history_lost: {
-                let c = prometheus::Counter::new(
-                    "sellerguard_recovery_history_lost_seconds_total",
-                    "Lookback history missing when state was rebuilt (retention shorter than state.recovery_lookback_hours), summed over partitions.",
-                )
-                .expect("valid metric");
-                r.register(Box::new(c.clone())).expect("metric registered once");
-                c
-            },
+            recovery_truncated: counter(
+                &r,
+                "sellerguard_recovery_truncated_total",
+                "Partitions rebuilt from their oldest retained message, younger than the lookback start: retention shorter than state.recovery_lookback_hours, windows start short.",
+            ),
             observed: counter(
                 &r,
                 "sellerguard_observed_events_total",

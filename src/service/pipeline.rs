@@ -238,7 +238,7 @@ impl Pipeline {
             if let Some(c) = pp.recover_until {
                 self.recover_until.insert(pp.partition, c);
             }
-            if pp.check_history {
+            if pp.check_history && pp.owned {
                 self.history_checks.insert(pp.partition);
             }
             if pp.lost_unread > 0 && pp.owned {
@@ -342,10 +342,11 @@ impl Pipeline {
         let Some(ts) = first_ts else { return };
         let missing_ms = ts - self.since;
         if missing_ms > 0 {
-            self.metrics.recovery_history_lost.inc_by(missing_ms as f64 / 1000.0);
+            self.metrics.recovery_truncated.inc();
             tracing::warn!(
                 partition,
-                missing_hours = missing_ms as f64 / 3.6e6,
+                oldest_retained = %crate::alert::rfc3339(ts),
+                lookback_start = %crate::alert::rfc3339(self.since),
                 "retention is shorter than state.recovery_lookback_hours: windows rebuilt without the oldest history"
             );
         }
