@@ -4,7 +4,7 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | [`source`] | Kafka consumer: group membership, rebalances, offset tracking (at-least-once) |
+//! | [`source`] | Kafka: a group member (ownership, commits) and a reader of every partition; recovery plan; offset tracking |
 //! | [`decode`] | bytes → validated [`decode::Event`] (event contract v1), or a counted reject reason |
 //! | [`window`] | event-time machinery shared by all rules: ordering/watermark, sliding counts, quantile sketches, timers |
 //! | [`rules`] | per-seller state and one file per rule family; emits [`alert::Alert`]s |

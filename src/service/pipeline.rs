@@ -371,12 +371,11 @@ impl Pipeline {
             let part = self.engine.detector().seller_partition(&alert.seller_id).or(cause.map(|t| t.partition));
             match (part, cause) {
                 // Caused by the seller's own message: its offset is released with this batch.
-                (Some(p), Some(t)) if t.partition == p => {
-                    if t.kind == TokenKind::Recovery {
-                        self.metrics.recovery_suppressed.inc();
-                        continue;
-                    }
+                (Some(p), Some(t)) if t.partition == p && t.kind == TokenKind::Recovery => {
+                    self.metrics.recovery_suppressed.inc();
+                    continue;
                 }
+                (Some(p), Some(t)) if t.partition == p => {}
                 // A timer, or a ring completed on another partition: judged by how far the seller's
                 // partition had been processed, and held there until delivered.
                 (Some(p), _) if self.owned.contains(&p) => {
