@@ -1,12 +1,19 @@
-//! Throughput of the synchronous core on generated mixed traffic (no Kafka): decoding alone, and
-//! decoding plus the engine (ordering, windows, all rule families). `cargo bench --bench engine`.
+//! Throughput of the synchronous core (no Kafka), criterion with `Throughput::Elements`:
+//!
+//! * `core`: decoding alone, and decoding plus the engine (ordering, windows, all families, standing);
+//! * `family`: the engine with one rule family on (standing off) — what each family costs;
+//! * `window`: one window update + read at 1 h, 24 h, 7 d and 30 d — must stay flat (bucketed);
+//! * `sellers`: the engine over the same traffic spread across 1 k, 100 k and 1 M sellers.
+//!
+//! `cargo bench --bench engine` (all), or e.g. `cargo bench --bench engine -- family`.
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use sellerguard::config::Config;
-use sellerguard::decode::{decode, DecodeLimits};
+use sellerguard::decode::{decode, Body, DecodeLimits, Event};
 use sellerguard::engine::{Engine, Step};
 use sellerguard::gen::{generate, GenConfig};
-use sellerguard::window::{Counter, Span};
+use sellerguard::rules::FAMILIES;
+use sellerguard::window::{Counter, RateWindow, Span, WindowedMedian};
 
 fn traffic(n: usize) -> Vec<String> {
     let mut lines = Vec::with_capacity(n);
@@ -16,7 +23,29 @@ fn traffic(n: usize) -> Vec<String> {
     lines
 }
 
-fn bench(c: &mut Criterion) {
+fn decoded(lines: &[String]) -> Vec<Event> {
+    let limits = DecodeLimits::default();
+    lines.iter().filter_map(|l| decode(l.as_bytes(), &limits).ok()).collect()
+}
+
+/// Runs decoded events through a fresh engine; returns the alert count (kept so nothing is elided).
+fn run_engine(cfg: &Config, events: &[Event]) -> usize {
+    let mut engine = Engine::<u64>::new(cfg).expect("valid config");
+    let mut step = Step::default();
+    let mut alerts = 0usize;
+    for (i, ev) in events.iter().enumerate() {
+        engine.push(0, ev.clone(), i as u64, &mut step);
+        alerts += step.alerts.len();
+        step.alerts.clear();
+        step.done.clear();
+        step.causes.clear();
+        step.standing.clear();
+    }
+    engine.flush(&mut step);
+    alerts + step.alerts.len()
+}
+
+fn core(c: &mut Criterion) {
     let lines = traffic(100_000);
     let limits = DecodeLimits::default();
     let cfg = Config::default();
@@ -24,44 +53,155 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(lines.len() as u64));
     g.sample_size(10);
     g.bench_function("decode", |b| b.iter(|| lines.iter().filter(|l| decode(l.as_bytes(), &limits).is_ok()).count()));
+    let events = decoded(&lines);
+    g.bench_function("engine", |b| b.iter(|| run_engine(&cfg, &events)));
     g.bench_function("decode+engine", |b| {
         b.iter_batched(
             || Engine::<u64>::new(&cfg).expect("default config is valid"),
             |mut engine| {
                 let mut step = Step::default();
-                let mut alerts = 0usize;
                 for (i, l) in lines.iter().enumerate() {
                     if let Ok(ev) = decode(l.as_bytes(), &limits) {
                         engine.push(0, ev, i as u64, &mut step);
-                        alerts += step.alerts.len();
                         step.alerts.clear();
                         step.done.clear();
                         step.causes.clear();
+                        step.standing.clear();
                     }
                 }
                 engine.flush(&mut step);
-                alerts + step.alerts.len()
+                step.alerts.len()
             },
             BatchSize::LargeInput,
         )
     });
     g.finish();
+}
 
+/// A config with only `family` on and standing off.
+fn only(family: &str) -> Config {
+    let mut text = String::from("[standing]\nenabled = false\n");
+    for f in FAMILIES {
+        text.push_str(&format!("[{f}]\nenabled = {}\n", f == family));
+    }
+    Config::from_toml(&text).expect("toggles are valid")
+}
+
+fn families(c: &mut Criterion) {
+    let events = decoded(&traffic(50_000));
+    let mut g = c.benchmark_group("family");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.sample_size(10);
+    g.bench_function("none", |b| b.iter(|| run_engine(&only("-"), &events)));
+    for f in FAMILIES {
+        let cfg = only(f);
+        g.bench_function(f, |b| b.iter(|| run_engine(&cfg, &events)));
+    }
+    g.finish();
+}
+
+fn windows(c: &mut Criterion) {
+    const H: i64 = 3_600_000;
+    let lengths = [("1h", H), ("24h", 24 * H), ("7d", 7 * 24 * H), ("30d", 30 * 24 * H)];
     let mut g = c.benchmark_group("window");
     g.throughput(Throughput::Elements(1));
-    for (name, span) in [("1h", Span::new(3_600_000, 60)), ("30d", Span::new(30 * 86_400_000, 720))] {
-        g.bench_function(format!("counter_add_count_{name}"), |b| {
-            let mut c = Counter::default();
-            let mut t = 0i64;
+    for (name, len) in lengths {
+        // One event every 10 s of event time: a busy seller.
+        g.bench_with_input(BenchmarkId::new("counter_add_count", name), &len, |b, &len| {
+            let span = Span::new(len, 720.min(len / 60_000));
+            let (mut c, mut t) = (Counter::default(), 0i64);
             b.iter(|| {
-                t += 1_000;
+                t += 10_000;
                 c.add(span, t, 1);
                 c.count(span, t)
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("rate_flag_counts", name), &len, |b, &len| {
+            let span = RateWindow::<u32>::span(len);
+            let (mut w, mut t) = (RateWindow::<u32>::default(), 0i64);
+            b.iter(|| {
+                t += 10_000;
+                w.count_total(span, t);
+                if t % 100_000 == 0 {
+                    w.flag(t, 1);
+                }
+                w.counts(span, t)
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("median_insert_query", name), &len, |b, &len| {
+            let (mut m, mut t) = (WindowedMedian::new(len, 0.01), 0i64);
+            b.iter(|| {
+                t += 10_000;
+                m.insert(t, 10.0 + (t / 10_000 % 97) as f64);
+                m.median(t, 20)
             })
         });
     }
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The same events with seller ids spread over `n` sellers (so state grows with `n`).
+fn spread(events: &[Event], n: usize) -> Vec<Event> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut e = e.clone();
+            e.seller_id = format!("seller-{:07}", i % n).into();
+            e
+        })
+        .collect()
+}
+
+/// One quiet event per seller an hour before `t0`: `n` sellers with state.
+fn warm_up(n: usize, t0: i64) -> Vec<Event> {
+    (0..n)
+        .map(|i| Event {
+            event_id: format!("warm-{i}").into(),
+            seller_id: format!("seller-{i:07}").into(),
+            ts: t0 - 3_600_000,
+            body: Body::SellerReply { conversation_id: "c".into() },
+        })
+        .collect()
+}
+
+fn sellers(c: &mut Criterion) {
+    let base = decoded(&traffic(200_000));
+    let cfg = Config::default();
+    let mut g = c.benchmark_group("sellers");
+    g.sample_size(10);
+    for n in [1_000usize, 100_000, 1_000_000] {
+        // Warm state first: every seller has been seen once, then the measured traffic runs.
+        let warm = warm_up(n, base[0].ts);
+        let events = spread(&base, n);
+        g.throughput(Throughput::Elements(events.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter_batched(
+                || {
+                    let mut e = Engine::<u64>::new(&cfg).expect("valid");
+                    let mut step = Step::default();
+                    for (i, ev) in warm.iter().enumerate() {
+                        e.push(0, ev.clone(), i as u64, &mut step);
+                    }
+                    e
+                },
+                |mut engine| {
+                    let mut step = Step::default();
+                    for (i, ev) in events.iter().enumerate() {
+                        engine.push(0, ev.clone(), i as u64, &mut step);
+                        step.alerts.clear();
+                        step.done.clear();
+                        step.causes.clear();
+                        step.standing.clear();
+                    }
+                    engine.sellers_tracked()
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, core, families, windows, sellers);
 criterion_main!(benches);
