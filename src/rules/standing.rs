@@ -292,3 +292,61 @@ fn differs(a: &Marks, b: &Marks, delta: f64) -> bool {
     };
     a.rates.iter().zip(&b.rates).any(|(x, y)| moved(*x, *y)) || a.open != b.open || a.unmet != b.unmet
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::HOUR_MS;
+
+    const T: Millis = 1_800_000_000_000;
+
+    fn cfg() -> StandingConfig {
+        StandingConfig {
+            good_seller_min_age_days: 182.5,
+            good_seller_min_reviews: 3,
+            good_seller_min_positive: 0.955,
+            ..StandingConfig::default()
+        }
+    }
+
+    /// The decision uses numbers and bits; the record must still say what the per-call text said.
+    #[test]
+    fn publishes_only_material_changes_with_the_configured_reasons() {
+        let cfg = cfg();
+        let p = Publisher::new(&cfg);
+        let mut st = State::default();
+        st.seen(T);
+        for i in 0..4 {
+            st.review(&cfg, T + i, if i == 0 { 3 } else { 5 });
+        }
+        let first = st.publish(&p, "s", T + 10).expect("first record is always published");
+        assert_eq!(first.version, 1);
+        assert_eq!(first.positive_feedback_rate, Some(0.75));
+        assert_eq!(first.good_seller_unmet, ["active for less than 182.5 days", "positive feedback below 96%"]);
+        assert!(st.publish(&p, "s", T + 20).is_none(), "within the interval");
+        assert!(st.publish(&p, "s", T + HOUR_MS + 10).is_none(), "nothing material changed");
+
+        // Only the reasons change (an open high-severity violation): published.
+        st.violation(T + HOUR_MS, "small_parcel_restriction", Severity::High);
+        st.violation(T + HOUR_MS, "late_dispatch", Severity::Low);
+        st.violation(T + HOUR_MS, "late_dispatch", Severity::Low);
+        let next = st.publish(&p, "s", T + 2 * HOUR_MS).expect("violations are material");
+        assert_eq!(next.version, 2);
+        assert_eq!(next.as_of, rfc3339(T + 2 * HOUR_MS));
+        assert_eq!(next.good_seller_unmet.last().map(String::as_str), Some("an open high-severity violation"));
+        let open: Vec<_> = next.open_violations.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+        assert_eq!(open, [("late_dispatch", 2), ("small_parcel_restriction", 1)]);
+        assert!(!next.good_seller);
+
+        // A rate moving by less than `material_change` is not news; by more, it is.
+        st.review(&cfg, T + 3 * HOUR_MS, 5);
+        assert!(st.publish(&p, "s", T + 4 * HOUR_MS).is_some(), "0.75 → 0.8");
+        for i in 0..40 {
+            st.review(&cfg, T + 5 * HOUR_MS + i, 5);
+        }
+        let r = st.publish(&p, "s", T + 6 * HOUR_MS).expect("0.8 → 0.978");
+        assert_eq!(r.positive_feedback_rate, Some(0.978));
+        st.review(&cfg, T + 7 * HOUR_MS, 5);
+        assert!(st.publish(&p, "s", T + 8 * HOUR_MS).is_none(), "0.978 → 0.978");
+    }
+}
