@@ -186,6 +186,7 @@ pub struct Detector {
     cooldowns: Cooldowns,
     next_sweep: Millis,
     standing_out: Vec<standing::Standing>,
+    standing: standing::Publisher,
     log: crate::telemetry::RateLimitedLog,
     pub stats: DetectorStats,
 }
@@ -209,6 +210,7 @@ impl Detector {
             cooldowns: Cooldowns::new(&cfg.alerts),
             next_sweep: Millis::MIN,
             standing_out: Vec::new(),
+            standing: standing::Publisher::new(&cfg.standing),
             log: crate::telemetry::RateLimitedLog::new(std::time::Duration::from_secs(10)),
             stats: DetectorStats::default(),
         })
@@ -228,9 +230,8 @@ impl Detector {
     }
 
     fn publish_standing(&mut self, seller_id: &str, now: Millis) {
-        let cfg = &self.cfg.standing;
-        if let Some(s) = self.sellers.get_mut(seller_id).filter(|_| cfg.enabled) {
-            self.standing_out.extend(s.standing.publish(cfg, seller_id, now));
+        if let Some(s) = self.sellers.get_mut(seller_id).filter(|_| self.cfg.standing.enabled) {
+            self.standing_out.extend(s.standing.publish(&self.standing, seller_id, now));
         }
     }
 

@@ -46,8 +46,64 @@ pub struct State {
     tracking: Rate,
     violations: Vec<(Millis, &'static str, Severity)>,
     first_seen: Option<Millis>,
-    last: Option<(Millis, Standing)>,
+    /// When the last record was published and what `differs` compares in it.
+    last: Option<(Millis, Marks)>,
     version: u64,
+}
+
+/// The parts of a record the material-change test looks at, kept as plain numbers so deciding
+/// costs no strings; the record itself is built only when it will be published.
+#[derive(Debug, Clone, PartialEq)]
+struct Marks {
+    /// Rounded rates in record order: feedback, dispatch, replies, disputes, tracking.
+    rates: [Option<f64>; 5],
+    /// Open violations per rule, sorted by rule name (as the record's map is).
+    open: Vec<(&'static str, u64)>,
+    /// `Unmet` bits; the reasons' text and order follow from them.
+    unmet: u8,
+}
+
+/// Why a seller is not a Good Seller, in the order the record lists them.
+const UNMET_AGE: u8 = 1;
+const UNMET_REVIEWS: u8 = 2;
+const UNMET_POSITIVE: u8 = 4;
+const UNMET_HIGH: u8 = 8;
+
+/// Everything one reading yields; becomes a record only when published.
+struct Reading {
+    marks: Marks,
+    reviews: u64,
+    due: u64,
+    messages: u64,
+    orders: u64,
+    disputes: u64,
+    shipments: u64,
+}
+
+/// Standing settings derived once per config: the window, the gate and the reasons' text.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    cfg: StandingConfig,
+    span: Span,
+    min_interval_ms: i64,
+    /// Indexed by the bit position of `UNMET_*`.
+    reasons: [String; 4],
+}
+
+impl Publisher {
+    pub fn new(cfg: &StandingConfig) -> Self {
+        Publisher {
+            cfg: cfg.clone(),
+            span: span(cfg),
+            min_interval_ms: (cfg.min_interval_minutes * 60_000.0) as i64,
+            reasons: [
+                format!("active for less than {} days", cfg.good_seller_min_age_days),
+                format!("fewer than {} reviews", cfg.good_seller_min_reviews),
+                format!("positive feedback below {:.0}%", cfg.good_seller_min_positive * 100.0),
+                "an open high-severity violation".into(),
+            ],
+        }
+    }
 }
 
 /// The published record (JSON on the standing topic).
@@ -105,26 +161,26 @@ impl State {
     }
 
     /// The current record, if it differs materially from the last one published (or none was).
-    pub fn publish(&mut self, cfg: &StandingConfig, seller_id: &str, now: Millis) -> Option<Standing> {
-        if self.last.as_ref().is_some_and(|(t, _)| now - t < (cfg.min_interval_minutes * 60_000.0) as i64) {
+    pub fn publish(&mut self, p: &Publisher, seller_id: &str, now: Millis) -> Option<Standing> {
+        if self.last.as_ref().is_some_and(|(t, _)| now - t < p.min_interval_ms) {
             return None;
         }
-        let next = self.snapshot(cfg, seller_id, now);
+        let next = self.read(p, now);
         let material = match &self.last {
             None => true,
-            Some((_, prev)) => differs(prev, &next, cfg.material_change),
+            Some((_, prev)) => differs(prev, &next.marks, p.cfg.material_change),
         };
         if !material {
             return None;
         }
         self.version += 1;
-        let next = Standing { version: self.version, ..next };
-        self.last = Some((now, next.clone()));
-        Some(next)
+        let record = next.record(p, seller_id, now, self.version);
+        self.last = Some((now, next.marks));
+        Some(record)
     }
 
-    fn snapshot(&mut self, cfg: &StandingConfig, seller_id: &str, now: Millis) -> Standing {
-        let sp = span(cfg);
+    fn read(&mut self, p: &Publisher, now: Millis) -> Reading {
+        let (cfg, sp) = (&p.cfg, p.span);
         let (feedback, reviews) = self.feedback.read(sp, now);
         let (dispatch, due) = self.dispatch.read(sp, now);
         let (replies, messages) = self.replies.read(sp, now);
@@ -132,44 +188,45 @@ impl State {
         let orders = self.orders.count(sp, now);
         let disputes = self.disputes.count(sp, now);
         self.violations.retain(|(t, _, _)| now - t < sp.len_ms);
-        let mut open = std::collections::BTreeMap::new();
-        for (_, rule, _) in &self.violations {
-            *open.entry(rule.to_string()).or_default() += 1;
+        let mut open: Vec<(&'static str, u64)> = Vec::new();
+        if !self.violations.is_empty() {
+            let mut rules: Vec<&'static str> = self.violations.iter().map(|(_, r, _)| *r).collect();
+            rules.sort_unstable();
+            for r in rules {
+                match open.last_mut() {
+                    Some((last, n)) if *last == r => *n += 1,
+                    _ => open.push((r, 1)),
+                }
+            }
         }
         let high = self.violations.iter().any(|(_, _, s)| *s >= Severity::High);
-        let mut unmet = Vec::new();
+        let mut unmet = 0;
         let age_days = self.first_seen.map(|f| (now - f) as f64 / DAY_MS as f64);
         if age_days.is_some_and(|d| d < cfg.good_seller_min_age_days) {
-            unmet.push(format!("active for less than {} days", cfg.good_seller_min_age_days));
+            unmet |= UNMET_AGE;
         }
         if reviews < cfg.good_seller_min_reviews as u64 {
-            unmet.push(format!("fewer than {} reviews", cfg.good_seller_min_reviews));
+            unmet |= UNMET_REVIEWS;
         } else if feedback.is_some_and(|f| f < cfg.good_seller_min_positive) {
-            unmet.push(format!("positive feedback below {:.0}%", cfg.good_seller_min_positive * 100.0));
+            unmet |= UNMET_POSITIVE;
         }
         if high {
-            unmet.push("an open high-severity violation".into());
+            unmet |= UNMET_HIGH;
         }
         let round = |x: Option<f64>| x.map(|v| (v * 1000.0).round() / 1000.0);
-        Standing {
-            seller_id: seller_id.to_string(),
-            as_of: rfc3339(now),
-            version: self.version,
-            window_days: cfg.window_days,
-            positive_feedback_rate: round(feedback),
+        let dispute_rate = (orders > 0).then(|| disputes as f64 / orders as f64);
+        Reading {
+            marks: Marks {
+                rates: [round(feedback), round(dispatch), round(replies), round(dispute_rate), round(tracking)],
+                open,
+                unmet,
+            },
             reviews,
-            on_time_dispatch_rate: round(dispatch),
-            orders_due: due,
-            replied_in_time_rate: round(replies),
-            buyer_messages: messages,
-            dispute_rate: round((orders > 0).then(|| disputes as f64 / orders as f64)),
+            due,
+            messages,
             orders,
             disputes,
-            valid_tracking_rate: round(tracking),
             shipments,
-            open_violations: open,
-            good_seller: unmet.is_empty(),
-            good_seller_unmet: unmet,
         }
     }
 
@@ -195,20 +252,101 @@ impl State {
     }
 }
 
+impl Reading {
+    fn record(&self, p: &Publisher, seller_id: &str, now: Millis, version: u64) -> Standing {
+        let m = &self.marks;
+        let [feedback, dispatch, replies, dispute_rate, tracking] = m.rates;
+        let unmet: Vec<String> =
+            (0..p.reasons.len()).filter(|i| m.unmet & (1 << i) != 0).map(|i| p.reasons[i].clone()).collect();
+        Standing {
+            seller_id: seller_id.to_string(),
+            as_of: rfc3339(now),
+            version,
+            window_days: p.cfg.window_days,
+            positive_feedback_rate: feedback,
+            reviews: self.reviews,
+            on_time_dispatch_rate: dispatch,
+            orders_due: self.due,
+            replied_in_time_rate: replies,
+            buyer_messages: self.messages,
+            dispute_rate,
+            orders: self.orders,
+            disputes: self.disputes,
+            valid_tracking_rate: tracking,
+            shipments: self.shipments,
+            open_violations: m.open.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+            good_seller: m.unmet == 0,
+            good_seller_unmet: unmet,
+        }
+    }
+}
+
 /// Material change: a rate moved by `delta` or more (or appeared), the open violations changed, or
-/// eligibility (or the reasons against it) changed.
-fn differs(a: &Standing, b: &Standing, delta: f64) -> bool {
+/// eligibility (or the reasons against it) changed. The reasons' texts are distinct, so equal
+/// bits mean equal reason lists, and eligibility is "no bits".
+fn differs(a: &Marks, b: &Marks, delta: f64) -> bool {
     let moved = |x: Option<f64>, y: Option<f64>| match (x, y) {
         (Some(x), Some(y)) => (x - y).abs() >= delta,
         (None, None) => false,
         _ => true,
     };
-    moved(a.positive_feedback_rate, b.positive_feedback_rate)
-        || moved(a.on_time_dispatch_rate, b.on_time_dispatch_rate)
-        || moved(a.replied_in_time_rate, b.replied_in_time_rate)
-        || moved(a.dispute_rate, b.dispute_rate)
-        || moved(a.valid_tracking_rate, b.valid_tracking_rate)
-        || a.open_violations != b.open_violations
-        || a.good_seller != b.good_seller
-        || a.good_seller_unmet != b.good_seller_unmet
+    a.rates.iter().zip(&b.rates).any(|(x, y)| moved(*x, *y)) || a.open != b.open || a.unmet != b.unmet
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::HOUR_MS;
+
+    const T: Millis = 1_800_000_000_000;
+
+    fn cfg() -> StandingConfig {
+        StandingConfig {
+            good_seller_min_age_days: 182.5,
+            good_seller_min_reviews: 3,
+            good_seller_min_positive: 0.955,
+            ..StandingConfig::default()
+        }
+    }
+
+    /// The decision uses numbers and bits; the record must still say what the per-call text said.
+    #[test]
+    fn publishes_only_material_changes_with_the_configured_reasons() {
+        let cfg = cfg();
+        let p = Publisher::new(&cfg);
+        let mut st = State::default();
+        st.seen(T);
+        for i in 0..4 {
+            st.review(&cfg, T + i, if i == 0 { 3 } else { 5 });
+        }
+        let first = st.publish(&p, "s", T + 10).expect("first record is always published");
+        assert_eq!(first.version, 1);
+        assert_eq!(first.positive_feedback_rate, Some(0.75));
+        assert_eq!(first.good_seller_unmet, ["active for less than 182.5 days", "positive feedback below 96%"]);
+        assert!(st.publish(&p, "s", T + 20).is_none(), "within the interval");
+        assert!(st.publish(&p, "s", T + HOUR_MS + 10).is_none(), "nothing material changed");
+
+        // Only the reasons change (an open high-severity violation): published.
+        st.violation(T + HOUR_MS, "small_parcel_restriction", Severity::High);
+        st.violation(T + HOUR_MS, "late_dispatch", Severity::Low);
+        st.violation(T + HOUR_MS, "late_dispatch", Severity::Low);
+        let next = st.publish(&p, "s", T + 2 * HOUR_MS).expect("violations are material");
+        assert_eq!(next.version, 2);
+        assert_eq!(next.as_of, rfc3339(T + 2 * HOUR_MS));
+        assert_eq!(next.good_seller_unmet.last().map(String::as_str), Some("an open high-severity violation"));
+        let open: Vec<_> = next.open_violations.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+        assert_eq!(open, [("late_dispatch", 2), ("small_parcel_restriction", 1)]);
+        assert!(!next.good_seller);
+
+        // A rate moving by less than `material_change` is not news; by more, it is.
+        st.review(&cfg, T + 3 * HOUR_MS, 5);
+        assert!(st.publish(&p, "s", T + 4 * HOUR_MS).is_some(), "0.75 → 0.8");
+        for i in 0..40 {
+            st.review(&cfg, T + 5 * HOUR_MS + i, 5);
+        }
+        let r = st.publish(&p, "s", T + 6 * HOUR_MS).expect("0.8 → 0.978");
+        assert_eq!(r.positive_feedback_rate, Some(0.978));
+        st.review(&cfg, T + 7 * HOUR_MS, 5);
+        assert!(st.publish(&p, "s", T + 8 * HOUR_MS).is_none(), "0.978 → 0.978");
+    }
 }
