@@ -26,8 +26,8 @@ pub struct State {
 
 impl State {
     /// True when nothing is left in the windows.
-    pub fn sweep(&mut self, cfg: &FakeShipmentConfig, now: Millis) -> bool {
-        self.window.sweep(span(cfg), now)
+    pub fn sweep(&mut self, span: Span, now: Millis) -> bool {
+        self.window.sweep(span, now)
     }
 }
 
@@ -81,7 +81,7 @@ impl Flagged {
     }
 }
 
-fn span(cfg: &FakeShipmentConfig) -> Span {
+pub(super) fn span(cfg: &FakeShipmentConfig) -> Span {
     RateWindow::<Flagged>::span(hours_ms(cfg.window_hours))
 }
 

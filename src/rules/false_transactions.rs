@@ -42,9 +42,9 @@ pub struct State {
 }
 
 impl State {
-    pub fn sweep(&mut self, cfg: &FalseTransactionsConfig, now: Millis) -> bool {
-        let len = hours_ms(cfg.window_hours);
-        self.recent.expire(brushing_ms(cfg) + 1, now);
+    pub fn sweep(&mut self, s: &Spans, now: Millis) -> bool {
+        let len = s.window_ms;
+        self.recent.expire(s.recent_ms, now);
         self.buyers.retain(|_, q| {
             while q.front().is_some_and(|t| *t <= now - len) {
                 q.pop_front();
@@ -53,13 +53,25 @@ impl State {
         });
         self.repeaters.retain(|_, t| *t > now - len);
         self.cluster.expire(len, now);
-        let scanless = self.scanless.sweep(span(cfg), now);
+        let scanless = self.scanless.sweep(s.scanless, now);
         self.recent.is_empty()
             && self.buyers.is_empty()
             && self.repeaters.is_empty()
             && self.cluster.is_empty()
             && scanless
     }
+}
+
+/// What [`State::sweep`] needs from the config, computed once.
+#[derive(Debug, Clone)]
+pub struct Spans {
+    window_ms: i64,
+    recent_ms: i64,
+    scanless: Span,
+}
+
+pub(super) fn spans(cfg: &FalseTransactionsConfig) -> Spans {
+    Spans { window_ms: hours_ms(cfg.window_hours), recent_ms: brushing_ms(cfg) + 1, scanless: span(cfg) }
 }
 
 fn brushing_ms(cfg: &FalseTransactionsConfig) -> i64 {

@@ -19,12 +19,12 @@ pub struct State {
 }
 
 impl State {
-    pub fn sweep(&mut self, cfg: &LateDispatchConfig, now: Millis) -> bool {
-        self.window.sweep(span(cfg), now)
+    pub fn sweep(&mut self, span: Span, now: Millis) -> bool {
+        self.window.sweep(span, now)
     }
 }
 
-fn span(cfg: &LateDispatchConfig) -> Span {
+pub(super) fn span(cfg: &LateDispatchConfig) -> Span {
     RateWindow::<()>::span(hours_ms(cfg.window_hours))
 }
 

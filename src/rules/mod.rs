@@ -18,6 +18,7 @@ pub mod slow_response;
 pub mod small_parcel;
 pub mod standing;
 pub mod state;
+mod sweep;
 pub mod tracking;
 
 use std::collections::HashMap;
@@ -126,7 +127,7 @@ impl Emitter<'_> {
             *self.suppressed.entry(f.rule).or_default() += 1;
             return;
         }
-        seller.standing.violation(f.event_time, f.rule, f.severity);
+        seller.standing_at(f.event_time).violation(f.event_time, f.rule, f.severity);
         self.out.push(Alert {
             alert_id: alert_id(f.rule, seller_id, &f.trigger),
             rule: f.rule.to_string(),
@@ -184,7 +185,7 @@ pub struct Detector {
     market: Market,
     timers: TimerQueue<Timer>,
     cooldowns: Cooldowns,
-    next_sweep: Millis,
+    sweeps: sweep::Sweeps,
     standing_out: Vec<standing::Standing>,
     standing: standing::Publisher,
     log: crate::telemetry::RateLimitedLog,
@@ -208,7 +209,7 @@ impl Detector {
             sellers: HashMap::new(),
             timers: TimerQueue::default(),
             cooldowns: Cooldowns::new(&cfg.alerts),
-            next_sweep: Millis::MIN,
+            sweeps: sweep::Sweeps::new(cfg, Cooldowns::new(&cfg.alerts).longest()),
             standing_out: Vec::new(),
             standing: standing::Publisher::new(&cfg.standing),
             log: crate::telemetry::RateLimitedLog::new(std::time::Duration::from_secs(10)),
@@ -273,7 +274,9 @@ impl Detector {
         if self.sellers.len() >= self.cfg.state.max_sellers && !self.sellers.contains_key(&ev.seller_id) {
             self.evict_least_recent();
         }
-        let seller = self.sellers.entry(ev.seller_id.clone()).or_default();
+        self.catch_up(&ev.seller_id);
+        let last_sweep = self.sweeps.last;
+        let seller = self.sellers.entry(ev.seller_id.clone()).or_insert_with(|| SellerState::new(last_sweep));
         seller.partition = partition;
         seller.last_ts = seller.last_ts.max(ev.ts);
         seller.standing.seen(ev.ts);
@@ -293,7 +296,7 @@ impl Detector {
                 price_dumping::feed_baseline(&cfg.price_dumping, market, l, ev.ts);
             }
             Body::OrderPlaced(o) => {
-                seller.standing.order(sc, ev.ts);
+                seller.standing_at(ev.ts).order(sc, ev.ts);
                 if cfg.shipping_fee_inflation.enabled {
                     shipping_fee::on_order(cfg, market, seller, sid, ev, o, &mut em);
                 }
@@ -319,7 +322,7 @@ impl Detector {
                 if cfg.fake_shipment.enabled {
                     let (due, tracking_ok) =
                         fake_shipment::on_shipped(cfg, &self.carriers, market, seller, sid, ev, s, &mut em);
-                    seller.standing.shipment(sc, ev.ts, tracking_ok);
+                    seller.standing_at(ev.ts).shipment(sc, ev.ts, tracking_ok);
                     self.timers.schedule(
                         due,
                         Timer::ScanDeadline {
@@ -344,7 +347,7 @@ impl Detector {
                 rating::on_delivered(&cfg.rating_manipulation, seller, order_id, ev.ts);
             }
             Body::Review(r) => {
-                seller.standing.review(sc, ev.ts, r.rating);
+                seller.standing_at(ev.ts).review(sc, ev.ts, r.rating);
                 if cfg.rating_manipulation.enabled {
                     rating::on_review(&cfg.rating_manipulation, seller, sid, ev, r, &mut em);
                 }
@@ -367,7 +370,7 @@ impl Detector {
                 }
             }
             Body::DisputeOpened { order_id, reason, .. } => {
-                seller.standing.dispute(sc, ev.ts);
+                seller.standing_at(ev.ts).dispute(sc, ev.ts);
                 if cfg.small_parcel_restriction.enabled {
                     small_parcel::on_dispute(
                         &cfg.small_parcel_restriction,
@@ -398,6 +401,7 @@ impl Detector {
             }
             Body::SellerReply { conversation_id } => slow_response::on_reply(seller, conversation_id),
         }
+        self.sweeps.note(sid, seller);
         if let Some(block) = ring_block {
             self.on_ring(&block, ev, out);
         }
@@ -415,6 +419,9 @@ impl Detector {
 
     /// A review ring alerts every seller in the block we track (each through its own cooldown).
     fn emit_ring(&mut self, block: &ring::Block, ev: &Event, out: &mut Vec<Alert>) {
+        for s in &block.sellers {
+            self.catch_up(s);
+        }
         let rc = &self.cfg.rating_manipulation;
         let (nb, ns) = (block.buyers.len(), block.sellers.len());
         let score = ((nb as f64 / rc.ring_min_buyers as f64) * (ns as f64 / rc.ring_min_sellers as f64)).sqrt();
@@ -435,6 +442,7 @@ impl Detector {
             let mut em = Emitter { cooldowns: &self.cooldowns, out, suppressed: &mut self.stats.suppressed_by_rule };
             let f = Finding::at_event("rating_manipulation.ring", &rc.severity, score, ev, evidence.clone(), message);
             em.emit(seller_id, state, f);
+            self.sweeps.note(seller_id, state);
         }
     }
 
@@ -443,7 +451,8 @@ impl Detector {
         while let Some((due, timer)) = self.timers.pop_due(upto) {
             self.stats.timers_fired += 1;
             let who: Box<str> = timer.seller().into();
-            let Some(state) = self.sellers.get_mut(timer.seller()) else { continue };
+            self.catch_up(&who);
+            let Some(state) = self.sellers.get_mut(&who) else { continue };
             let mut em = Emitter { cooldowns: &self.cooldowns, out, suppressed: &mut self.stats.suppressed_by_rule };
             let cfg = &self.cfg;
             match timer {
@@ -459,7 +468,7 @@ impl Detector {
                         due,
                         &mut em,
                     ) {
-                        state.standing.due(&cfg.standing, due, on_time);
+                        state.standing_at(due).due(&cfg.standing, due, on_time);
                     }
                 }
                 Timer::ReplyDeadline { seller, conversation, opened, message_event } => {
@@ -467,13 +476,14 @@ impl Detector {
                     if let Some(answered) =
                         slow_response::on_deadline(&cfg.slow_response, state, &seller, turn, due, &mut em)
                     {
-                        state.standing.turn(&cfg.standing, due, answered);
+                        state.standing_at(due).turn(&cfg.standing, due, answered);
                     }
                 }
                 Timer::BrushingCheck { seller } => {
                     false_transactions::on_brushing_check(&cfg.false_transactions, state, &seller, due, &mut em);
                 }
             }
+            self.sweeps.note(&who, state);
             self.publish_standing(&who, due);
         }
     }
@@ -503,20 +513,6 @@ impl Detector {
                 "seller cap reached: evicted the least recently active"
             );
         }
-    }
-
-    /// Once an event-time sweep interval: drop expired orders, listings and idle sellers so memory
-    /// tracks the live population, not history.
-    fn maybe_sweep(&mut self, now: Millis) {
-        if now < self.next_sweep {
-            return;
-        }
-        self.next_sweep = now + hours_ms(self.cfg.state.sweep_interval_minutes / 60.0);
-        let before = self.sellers.len();
-        let (cfg, keep) = (&self.cfg, self.cooldowns.longest());
-        self.sellers.retain(|_, s| !s.sweep(cfg, now, keep));
-        self.stats.sellers_evicted += (before - self.sellers.len()) as u64;
-        self.market.sweep(now);
     }
 }
 

@@ -26,12 +26,12 @@ struct Flagged {
 }
 
 impl State {
-    pub fn sweep(&mut self, cfg: &PhantomListingConfig, now: Millis) -> bool {
-        self.window.sweep(span(cfg), now)
+    pub fn sweep(&mut self, span: Span, now: Millis) -> bool {
+        self.window.sweep(span, now)
     }
 }
 
-fn span(cfg: &PhantomListingConfig) -> Span {
+pub(super) fn span(cfg: &PhantomListingConfig) -> Span {
     RateWindow::<()>::span(hours_ms(cfg.window_hours))
 }
 

@@ -26,8 +26,7 @@ pub struct State {
 }
 
 impl State {
-    pub fn sweep(&mut self, cfg: &RatingConfig, now: Millis) -> bool {
-        let s = spans(cfg);
+    pub(super) fn sweep(&mut self, s: &Spans, now: Millis) -> bool {
         self.five_star.expire(s.window_ms, now);
         self.five_star_daily.expire(s.daily, now);
         self.deliveries.expire(s.deliveries, now);
@@ -43,14 +42,15 @@ struct Note {
     undelivered: bool,
 }
 
-struct Spans {
+#[derive(Debug, Clone)]
+pub(super) struct Spans {
     window_ms: i64,
     /// Daily buckets reaching back over the baseline plus the current and previous day.
     daily: Span,
     deliveries: Span,
 }
 
-fn spans(cfg: &RatingConfig) -> Spans {
+pub(super) fn spans(cfg: &RatingConfig) -> Spans {
     let days = cfg.baseline_days as i64 + 2;
     Spans {
         window_ms: hours_ms(cfg.window_hours),

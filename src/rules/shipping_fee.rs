@@ -23,8 +23,8 @@ pub struct State {
 }
 
 impl State {
-    pub fn sweep(&mut self, cfg: &ShippingFeeConfig, now: Millis) -> bool {
-        self.flagged.expire(hours_ms(cfg.window_hours), now);
+    pub fn sweep(&mut self, window_ms: i64, now: Millis) -> bool {
+        self.flagged.expire(window_ms, now);
         self.flagged.is_empty()
     }
 }

@@ -25,16 +25,20 @@ pub struct State {
 }
 
 impl State {
-    pub fn sweep(&mut self, cfg: &SlowResponseConfig, now: Millis) -> bool {
-        // A turn older than the window can no longer count anywhere.
-        let len = hours_ms(cfg.window_hours + cfg.reply_within_hours);
-        self.open.retain(|_, t| *t > now - len);
-        self.answered.retain(|(_, t)| *t > now - len);
-        self.window.sweep(span(cfg), now) && self.open.is_empty() && self.answered.is_empty()
+    /// `turn_ms`: see [`turn_ms`].
+    pub fn sweep(&mut self, turn_ms: i64, span: Span, now: Millis) -> bool {
+        self.open.retain(|_, t| *t > now - turn_ms);
+        self.answered.retain(|(_, t)| *t > now - turn_ms);
+        self.window.sweep(span, now) && self.open.is_empty() && self.answered.is_empty()
     }
 }
 
-fn span(cfg: &SlowResponseConfig) -> Span {
+/// A turn older than the window plus the reply time can no longer count anywhere.
+pub(super) fn turn_ms(cfg: &SlowResponseConfig) -> i64 {
+    hours_ms(cfg.window_hours + cfg.reply_within_hours)
+}
+
+pub(super) fn span(cfg: &SlowResponseConfig) -> Span {
     RateWindow::<()>::span(hours_ms(cfg.window_hours))
 }
 

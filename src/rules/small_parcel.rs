@@ -19,8 +19,8 @@ pub struct State {
 }
 
 impl State {
-    pub fn sweep(&mut self, cfg: &SmallParcelConfig, now: Millis) -> bool {
-        self.disputes.expire(hours_ms(cfg.window_hours), now);
+    pub fn sweep(&mut self, window_ms: i64, now: Millis) -> bool {
+        self.disputes.expire(window_ms, now);
         self.disputes.is_empty()
     }
 }

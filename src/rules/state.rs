@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::sweep::Plan;
 use super::tracking::normalize;
 use super::{
     fake_shipment, false_transactions, late_dispatch, phantom_listing, price_dumping, rating, shipping_fee,
@@ -34,9 +35,26 @@ pub struct SellerState {
     pub last_ts: Millis,
     /// The input partition its events arrive on (input is keyed by seller): which instance owns it.
     pub partition: i32,
+    /// The latest detector sweep applied to this state.
+    pub(super) swept_at: Millis,
+    /// Due time of this seller's live entry in the sweep queue.
+    pub(super) queued: Option<Millis>,
+    /// Newest event time recorded in `standing` (its counters and violations only expire).
+    standing_touch: Option<Millis>,
 }
 
 impl SellerState {
+    /// A new seller, first seen after the sweep at `swept_at`.
+    pub(super) fn new(swept_at: Millis) -> Self {
+        SellerState { swept_at, ..Default::default() }
+    }
+
+    /// The standing record, for recording something at `ts`.
+    pub fn standing_at(&mut self, ts: Millis) -> &mut standing::State {
+        self.standing_touch = self.standing_touch.max(Some(ts));
+        &mut self.standing
+    }
+
     /// Cooldown check-and-record: true when an alert for `rule` may go out now.
     /// Would an alert for `rule` go out now? (No change: lets a rule skip building evidence.)
     pub fn cooldown_would_allow(&self, rule: &str, ts: Millis, sev: Severity, cooldown_ms: i64) -> bool {
@@ -64,21 +82,33 @@ impl SellerState {
     }
 
     /// Expire old state; returns true when nothing is left and the seller can be forgotten.
-    pub fn sweep(&mut self, cfg: &Config, now: Millis, cooldown_ms: i64) -> bool {
-        self.orders.expire(now - hours_ms(cfg.state.order_retention_hours));
-        self.listings.expire(now - hours_ms(cfg.state.listing_retention_hours));
-        let fs = self.fake_shipment.sweep(&cfg.fake_shipment, now);
-        let rt = self.rating.sweep(&cfg.rating_manipulation, now);
-        let sf = self.shipping_fee.sweep(&cfg.shipping_fee_inflation, now);
-        let ft = self.false_transactions.sweep(&cfg.false_transactions, now);
-        let pl = self.phantom_listing.sweep(&cfg.phantom_listing, now);
-        let ld = self.late_dispatch.sweep(&cfg.late_dispatch, now);
-        let sp = self.small_parcel.sweep(&cfg.small_parcel_restriction, now);
-        let sr = self.slow_response.sweep(&cfg.slow_response, now);
+    pub(super) fn sweep(&mut self, cfg: &Config, p: &Plan, now: Millis) -> bool {
+        self.swept_at = now;
+        self.orders.expire(now - p.order_ms);
+        self.listings.expire(now - p.listing_ms);
+        let fs = self.fake_shipment.sweep(p.fake_shipment, now);
+        let rt = self.rating.sweep(&p.rating, now);
+        let sf = self.shipping_fee.sweep(p.shipping_fee_ms, now);
+        let ft = self.false_transactions.sweep(&p.false_transactions, now);
+        let pl = self.phantom_listing.sweep(p.phantom_listing, now);
+        let ld = self.late_dispatch.sweep(p.late_dispatch, now);
+        let sp = self.small_parcel.sweep(p.small_parcel_ms, now);
+        let sr = self.slow_response.sweep(p.reply_turn_ms, p.slow_response, now);
         let st = self.standing.sweep(&cfg.standing, now);
-        self.cooldowns.retain(|(_, t, _)| now - *t < cooldown_ms);
+        self.cooldowns.retain(|(_, t, _)| now - *t < p.cooldown_ms);
         let families = fs && rt && sf && ft && pl && ld && sp && sr && st;
         families && self.orders.is_empty() && self.listings.is_empty() && self.cooldowns.is_empty()
+    }
+
+    /// A time before which no sweep can leave this seller empty: from the newest order, listing,
+    /// cooldown and standing entry, which leave only by expiry. The families' windows are shorter
+    /// than order retention in practice; a seller whose bound passes early is just looked at again.
+    pub(super) fn empty_lower_bound(&self, p: &Plan) -> Millis {
+        let orders = self.orders.expiry.back().map(|(t, _)| t.saturating_add(p.order_ms + 1));
+        let listings = self.listings.newest.map(|t| t.saturating_add(p.listing_ms + 1));
+        let cooldowns = self.cooldowns.iter().map(|(_, t, _)| t.saturating_add(p.cooldown_ms)).max();
+        let standing = self.standing_touch.map(|t| t.saturating_add(p.standing_ms));
+        [orders, listings, cooldowns, standing].into_iter().flatten().max().unwrap_or(Millis::MIN)
     }
 }
 
@@ -220,6 +250,8 @@ pub struct ListingRec {
 #[derive(Debug, Default)]
 pub struct Listings {
     by_id: HashMap<Box<str>, ListingRec>,
+    /// At most the latest `last_ts` among them (for the sweep queue).
+    newest: Option<Millis>,
 }
 
 impl Listings {
@@ -235,6 +267,8 @@ impl Listings {
     pub fn upsert(&mut self, l: &Listing, ts: Millis) -> &mut ListingRec {
         let rec = ListingRec { price: l.price, stock: l.stock, last_ts: ts, dump: None };
         let r = self.by_id.entry(l.listing_id.clone()).or_insert(rec);
+        // `newest` may only err low: a late event moving a listing back resets it to that time.
+        self.newest = if ts < r.last_ts { Some(ts) } else { self.newest.max(Some(ts)) };
         r.price = l.price;
         r.last_ts = ts;
         if l.stock.is_some() {
@@ -254,6 +288,9 @@ impl Listings {
 
     fn expire(&mut self, cutoff: Millis) {
         self.by_id.retain(|_, r| r.last_ts >= cutoff);
+        if self.by_id.is_empty() {
+            self.newest = None;
+        }
     }
 }
 
