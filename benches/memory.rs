@@ -61,12 +61,13 @@ fn quiet(n: usize, t0: i64) -> Vec<Event> {
 }
 
 /// Live heap bytes the engine holds per seller after `events` (inputs already allocated).
-fn bytes_per_seller(cfg: &Config, events: Vec<Event>) -> (f64, usize) {
+fn bytes_per_seller(cfg: &Config, events: &[Event]) -> (f64, usize) {
     let before = live();
     let mut engine = Engine::<u64>::new(cfg).expect("valid config");
     let mut step = Step::default();
-    for (i, ev) in events.into_iter().enumerate() {
-        engine.push(0, ev, i as u64, &mut step);
+    // Clones: the inputs stay allocated, so only what the engine keeps is counted.
+    for (i, ev) in events.iter().enumerate() {
+        engine.push(0, ev.clone(), i as u64, &mut step);
         step.alerts.clear();
         step.done.clear();
         step.causes.clear();
@@ -86,17 +87,17 @@ fn main() {
     let t0 = 1_767_571_200_000;
     println!("{:<34} {:>10} {:>14}", "measure", "sellers", "value");
 
-    let (idle, n) = bytes_per_seller(&cfg, quiet(100_000, t0));
+    let (idle, n) = bytes_per_seller(&cfg, &quiet(100_000, t0));
     println!("{:<34} {:>10} {:>11.0} B", "heap per idle seller", n, idle);
 
     let limits = DecodeLimits::default();
     let mut events = Vec::new();
     let g = GenConfig { sellers: 10_000, target_events: Some(200_000), ..GenConfig::default() };
     generate(&g, &mut |_, l| events.extend(decode(l.as_bytes(), &limits).ok())).expect("generator");
-    let (active, n) = bytes_per_seller(&cfg, events);
+    let (active, n) = bytes_per_seller(&cfg, &events);
     println!("{:<34} {:>10} {:>11.0} B", "heap per active seller", n, active);
 
-    let (idle_1m, n) = bytes_per_seller(&cfg, quiet(1_000_000, t0));
+    let (idle_1m, n) = bytes_per_seller(&cfg, &quiet(1_000_000, t0));
     println!("{:<34} {:>10} {:>11.0} B", "heap per idle seller (1 M)", n, idle_1m);
     println!("{:<34} {:>10} {:>10.0} MiB", "peak RSS of this process", n, peak_rss_mib());
 }

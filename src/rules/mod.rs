@@ -181,7 +181,8 @@ pub struct DetectorStats {
 pub struct Detector {
     cfg: Config,
     carriers: tracking::CarrierRegistry,
-    sellers: HashMap<Box<str>, SellerState>,
+    /// Boxed: the table keeps 2× spare slots, and a slot holding the 1.7 KB state inline wastes them.
+    sellers: HashMap<Box<str>, Box<SellerState>>,
     market: Market,
     timers: TimerQueue<Timer>,
     cooldowns: Cooldowns,
@@ -276,7 +277,7 @@ impl Detector {
         }
         self.catch_up(&ev.seller_id);
         let last_sweep = self.sweeps.last;
-        let seller = self.sellers.entry(ev.seller_id.clone()).or_insert_with(|| SellerState::new(last_sweep));
+        let seller = self.sellers.entry(ev.seller_id.clone()).or_insert_with(|| Box::new(SellerState::new(last_sweep)));
         seller.partition = partition;
         seller.last_ts = seller.last_ts.max(ev.ts);
         seller.standing.seen(ev.ts);
