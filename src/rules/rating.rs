@@ -96,6 +96,11 @@ pub fn on_review(
     let ratio = suspicious as f64 / n as f64;
     if n >= cfg.min_five_star as u64 && ratio >= cfg.min_suspicious_ratio {
         let score = (excess(n as f64, cfg.min_five_star as f64) * excess(ratio, cfg.min_suspicious_ratio)).sqrt();
+        let rule = "rating_manipulation.suspicious_reviews";
+        // Evidence lists every review in the window: build it only if the cooldown lets it out.
+        if em.suppressed(seller, rule, ev.ts, cfg.severity.severity(score)) {
+            return burst(cfg, seller, seller_id, ev, n, s, em);
+        }
         let evidence = json!({
             "window_hours": cfg.window_hours,
             "five_star_reviews": n,
@@ -111,14 +116,21 @@ pub fn on_review(
             "Seller {seller_id}: {n} five-star reviews in {}h, {suspicious} of them suspicious ({new_accounts} from accounts younger than {} days, {undelivered_n} for orders never delivered).",
             cfg.window_hours, cfg.new_account_days
         );
-        em.emit(
-            seller_id,
-            seller,
-            Finding::at_event("rating_manipulation.suspicious_reviews", &cfg.severity, score, ev, evidence, message),
-        );
+        em.emit(seller_id, seller, Finding::at_event(rule, &cfg.severity, score, ev, evidence, message));
     }
+    burst(cfg, seller, seller_id, ev, n, s, em)
+}
 
-    // Signal 2: a burst against the seller's own baseline that recent deliveries cannot explain.
+/// Signal 2: a burst against the seller's own baseline that recent deliveries cannot explain.
+fn burst(
+    cfg: &RatingConfig,
+    seller: &mut SellerState,
+    seller_id: &str,
+    ev: &Event,
+    n: u64,
+    s: Spans,
+    em: &mut Emitter,
+) {
     let st = &mut seller.rating;
     let days = cfg.baseline_days as i64;
     // Whole days before yesterday: the burst itself never feeds its own baseline.
@@ -129,6 +141,10 @@ pub fn on_review(
     if n >= cfg.burst_min_five_star as u64 && n as f64 >= cfg.burst_factor * baseline && n as f64 > delivery_bound {
         let score = excess(n as f64, cfg.burst_factor * baseline).min(excess(n as f64, delivery_bound.max(1.0)));
         let score = score.max(1.0);
+        let rule = "rating_manipulation.burst";
+        if em.suppressed(seller, rule, ev.ts, cfg.severity.severity(score)) {
+            return;
+        }
         let evidence = json!({
             "window_hours": cfg.window_hours,
             "five_star_reviews": n,
@@ -144,11 +160,7 @@ pub fn on_review(
             "Seller {seller_id}: {n} five-star reviews in {}h against a baseline of {baseline:.1}/day and only {delivered} orders delivered in {} days.",
             cfg.window_hours, cfg.burst_delivery_days
         );
-        em.emit(
-            seller_id,
-            seller,
-            Finding::at_event("rating_manipulation.burst", &cfg.severity, score, ev, evidence, message),
-        );
+        em.emit(seller_id, seller, Finding::at_event(rule, &cfg.severity, score, ev, evidence, message));
     }
 }
 
