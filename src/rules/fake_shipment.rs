@@ -176,11 +176,15 @@ fn evaluate(
     trigger: String,
     em: &mut Emitter,
 ) {
-    let st = &mut seller.fake_shipment.window;
-    let (flagged, shipments) = st.counts(span(fc), now);
+    let (flagged, shipments) = seller.fake_shipment.window.counts(span(fc), now);
     let Some(score) = count_and_ratio(flagged, shipments, fc.min_flagged, fc.min_flagged_ratio) else {
         return;
     };
+    // The evidence lists every flagged shipment in the window: build it only if it can go out.
+    if em.suppressed(seller, "fake_shipment", now, fc.severity.severity(score)) {
+        return;
+    }
+    let st = &seller.fake_shipment.window;
     let mut by_signal = serde_json::Map::new();
     for (_, f) in st.flagged.iter() {
         for s in f.signals() {
