@@ -86,7 +86,7 @@ async fn transactions_commit_alerts_and_offsets_together_on_the_mock_cluster() {
 
     let ids: Vec<String> = got.iter().map(|r| serde_json::from_slice::<Alert>(&r.payload).unwrap().alert_id).collect();
     let unique: BTreeSet<String> = ids.iter().cloned().collect();
-    assert_eq!(unique, expected, "alert ids equal replay's\n{}", tail(&log));
+    assert_eq!(unique, expected, "alert ids equal replay's\n{}", log_tail(&log, 40));
     assert_eq!(ids.len(), unique.len(), "no alert twice");
     assert!(committed_txns >= 2.0, "alerts and offsets went through transactions: {committed_txns}");
     eprintln!("exactly_once on the mock cluster: {} alerts, {committed_txns} transactions", ids.len());
@@ -119,7 +119,7 @@ async fn a_broker_without_transactions_is_refused_with_the_key_to_change() {
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("still running after 90 s\n{}", tail(&log));
+            panic!("still running after 90 s\n{}", log_tail(&log, 40));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
@@ -131,12 +131,6 @@ async fn a_broker_without_transactions_is_refused_with_the_key_to_change() {
             && last.contains("at_least_once")
             && last.contains("does not support transactions"),
         "names the key and the fix: {last}\n{}",
-        tail(&log)
+        log_tail(&log, 40)
     );
-}
-
-fn tail(log: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }

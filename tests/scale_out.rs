@@ -56,7 +56,7 @@ async fn two_instances_one_killed_survivor_delivers_a_single_instances_alerts() 
             );
             break;
         }
-        assert!(Instant::now() < deadline, "both instances never shared the work\n{}", tail(&log));
+        assert!(Instant::now() < deadline, "both instances never shared the work\n{}", log_tail(&log, 60));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let observed_by_b = b.scrape("sellerguard_observed_events_total");
@@ -79,8 +79,14 @@ async fn two_instances_one_killed_survivor_delivers_a_single_instances_alerts() 
         got.iter().map(|r| serde_json::from_slice::<Alert>(&r.payload).unwrap().alert_id).collect();
     let missing: Vec<_> = expected.difference(&ids).collect();
     let extra: Vec<_> = ids.difference(&expected).collect();
-    assert!(missing.is_empty(), "lost {} of {} alerts: {missing:?}\n{}", missing.len(), expected.len(), tail(&log));
-    assert!(extra.is_empty(), "alerts a single instance does not compute: {extra:?}\n{}", tail(&log));
+    assert!(
+        missing.is_empty(),
+        "lost {} of {} alerts: {missing:?}\n{}",
+        missing.len(),
+        expected.len(),
+        log_tail(&log, 60)
+    );
+    assert!(extra.is_empty(), "alerts a single instance does not compute: {extra:?}\n{}", log_tail(&log, 60));
     assert_eq!(owned, 4.0, "the survivor owns every partition");
     assert!(rebuilds >= 2.0, "the survivor rebuilt state when B's partitions moved to it: {rebuilds}");
     assert!(observed > 0.0 && observed_by_b > 0.0, "each read the other's partitions for the cross-seller views");
@@ -90,10 +96,4 @@ async fn two_instances_one_killed_survivor_delivers_a_single_instances_alerts() 
         got.len(),
         ids.len()
     );
-}
-
-fn tail(log: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("rejected input")).collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
 }

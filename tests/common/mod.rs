@@ -407,3 +407,10 @@ impl Service {
         self.child.wait().unwrap();
     }
 }
+
+/// The last `n` lines of a service log, without the per-message reject lines: for failure messages.
+pub fn log_tail(log: &std::path::Path, n: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("rejected input")).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
