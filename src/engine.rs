@@ -87,6 +87,11 @@ impl<T> Engine<T> {
         self.seq.watermark()
     }
 
+    /// Every partition read has caught up: see [`Sequencer::all_idle`].
+    pub fn input_idle(&self) -> bool {
+        self.seq.all_idle()
+    }
+
     pub fn buffered(&self) -> usize {
         self.seq.buffered()
     }

@@ -14,10 +14,11 @@
 //! | [`check`] | `check-config`: builds the Kafka clients from a config (TLS/SASL included) without sending |
 //! | [`intake`] | decode + reject counting and rate-limited logging, shared by `run` and `replay` |
 //! | [`config`], [`telemetry`], [`shutdown`] | beside the flow: settings, Prometheus metrics and logs, signals |
-//! | [`service`], [`replay`], [`demo`], [`gen`], [`eval`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator, scoring against labels |
+//! | [`service`], [`replay`], [`demo`], [`gen`], [`eval`], [`bench`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator, scoring against labels, end-to-end benchmark |
 //! | [`realdata`] | public real datasets → event contract v1 (tests and calibration) |
 
 pub mod alert;
+pub mod bench;
 pub mod check;
 pub mod config;
 pub mod decode;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sellerguard::config::Config;
-use sellerguard::{demo, eval, gen, replay, service, shutdown, telemetry};
+use sellerguard::{bench, demo, eval, gen, replay, service, shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(name = "sellerguard", version, about = "Real-time marketplace seller-rule violation detector")]
@@ -56,6 +56,9 @@ enum Cmd {
         #[arg(long)]
         labels: Option<PathBuf>,
     },
+    /// End-to-end measurement through Kafka (tansu on loopback unless --bootstrap): the maximum
+    /// sustained rate against a plain consumer, then event→alert latency at fractions of it.
+    Bench(BenchArgs),
     /// Score every rule family against labelled traffic (generated, or --events-file + --labels):
     /// recall, honest sellers flagged, precision, detection delay. Exit code 1 below the [eval] targets.
     Eval {
@@ -91,6 +94,40 @@ struct RunArgs {
     group_id: Option<String>,
     #[arg(long, env = "SELLERGUARD_METRICS_ADDR")]
     metrics_addr: Option<String>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// An existing broker (default: start `tansu` on a free loopback port).
+    #[arg(long)]
+    bootstrap: Option<String>,
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    #[arg(long, default_value_t = 2_000)]
+    sellers: usize,
+    /// Backlog size for the maximum-rate runs.
+    #[arg(long, default_value_t = 300_000)]
+    events: usize,
+    /// Seconds of each live run.
+    #[arg(long, default_value_t = 15)]
+    duration: u64,
+    /// Live loads, in percent of the measured maximum.
+    #[arg(long, value_delimiter = ',', default_value = "25,50,90")]
+    loads: Vec<f64>,
+    /// `input.allowed_lateness_ms` for the service. Alerts wait this long for out-of-order events,
+    /// so it is the floor of their latency; 0 suits a stream in order per seller (stamped at publication).
+    #[arg(long, default_value_t = 0)]
+    lateness_ms: i64,
+    /// Maximum-rate runs of each kind (the best is reported).
+    #[arg(long, default_value_t = 2)]
+    repeat: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Use this live maximum (events/s) instead of searching for it (a quicker run).
+    #[arg(long)]
+    live_rate: Option<f64>,
+    #[arg(long, env = "SELLERGUARD_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -197,6 +234,26 @@ fn main() -> anyhow::Result<()> {
                 demo::DemoOptions { gen: gen.config(), show, timeout: Duration::from_secs(300) },
             ))?;
             print!("{}", demo::render(&report, show));
+            Ok(())
+        }
+        Cmd::Bench(a) => {
+            let cfg = load_config(&a.config)?;
+            anyhow::ensure!(a.loads.iter().all(|l| *l > 0.0 && *l <= 100.0), "--loads: percentages in (0, 100]");
+            let opts = bench::BenchOptions {
+                bootstrap: a.bootstrap,
+                partitions: a.partitions,
+                sellers: a.sellers,
+                events: a.events,
+                duration: Duration::from_secs(a.duration),
+                loads: a.loads.iter().map(|l| l / 100.0).collect(),
+                lateness_ms: a.lateness_ms,
+                repeat: a.repeat.max(1),
+                seed: a.seed,
+                live_rate: a.live_rate,
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let report = rt.block_on(bench::run(&cfg, &opts))?;
+            print!("{}", bench::render(&report));
             Ok(())
         }
         Cmd::CheckConfig { config } => {

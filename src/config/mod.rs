@@ -394,7 +394,8 @@ fn default_metrics_addr() -> String {
 fn default_max_in_flight() -> usize {
     10_000
 }
-/// With no input for this long, buffered events are released as if the stream had caught up.
+/// With every partition caught up and no input for this long, buffered events are released as if
+/// the stream had ended (paused reading, by backpressure or an outage, does not count).
 /// A live marketplace stream is never quiet for 30 s; a quiet one gets its alerts 30 s late at worst.
 fn default_idle_flush_ms() -> u64 {
     30_000

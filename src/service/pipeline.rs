@@ -496,7 +496,10 @@ impl Pipeline {
             self.engine.mark_idle(p, &mut step);
             self.dispatch(step, None, None);
         }
+        // Only a quiet input flushes: reading paused by backpressure or a broker outage also
+        // delivers nothing, and flushing then would make every later event late.
         if self.engine.buffered() > 0
+            && self.engine.input_idle()
             && self.last_input.elapsed() >= Duration::from_millis(self.cfg.service.idle_flush_ms)
         {
             let mut step = Step::default();

@@ -91,6 +91,12 @@ impl<T> Sequencer<T> {
         self.heap.len()
     }
 
+    /// Every partition read has caught up (none unseen or delivering): the input is quiet, not
+    /// merely paused by backpressure or a broker outage.
+    pub fn all_idle(&self) -> bool {
+        !self.partitions.is_empty() && self.partitions.values().all(|c| matches!(c, PartitionClock::Idle(_)))
+    }
+
     /// Partitions this instance now reads; they hold the watermark until they deliver or go idle.
     pub fn assign(&mut self, partition: i32) {
         self.partitions.entry(partition).or_insert(PartitionClock::Unseen);
@@ -156,15 +162,18 @@ impl<T> Sequencer<T> {
     }
 
     fn recompute(&mut self) {
-        let mut min: Option<Millis> = None;
+        let (mut min, mut idle_max): (Option<Millis>, Millis) = (None, Millis::MIN);
         for c in self.partitions.values() {
             match c {
                 PartitionClock::Unseen => return,
                 PartitionClock::Active(t) => min = Some(min.map_or(*t, |m: Millis| m.min(*t))),
-                PartitionClock::Idle(_) => {}
+                PartitionClock::Idle(t) => idle_max = idle_max.max(*t),
             }
         }
-        if let Some(m) = min {
+        // Every partition caught up: nothing older than the newest event seen minus the lateness
+        // can still come (the event contract), so those events need not wait for the idle flush.
+        let bound = min.or((idle_max > Millis::MIN).then_some(idle_max));
+        if let Some(m) = bound {
             self.watermark = self.watermark.max(m.saturating_sub(self.lateness));
         }
     }
@@ -236,5 +245,24 @@ mod tests {
         assert_eq!(s.discard(|_| true), 1);
         s.flush();
         assert_eq!(drain(&mut s), Vec::<String>::new());
+    }
+
+    #[test]
+    fn all_partitions_caught_up_release_up_to_the_newest_minus_the_lateness() {
+        let mut s = Sequencer::new(100);
+        s.assign(0);
+        s.assign(1);
+        s.push(0, ev("a", 1_000), ());
+        s.push(0, ev("b", 1_950), ());
+        s.push(1, ev("c", 2_000), ());
+        assert_eq!(s.watermark(), 1_850, "the slower partition (0, at 1,950) holds it");
+        assert_eq!(drain(&mut s), ["a"]);
+        s.mark_idle(0);
+        s.mark_idle(1);
+        // Nothing older than 2,000 − 100 may still arrive, on any partition.
+        assert_eq!(s.watermark(), 1_900);
+        assert_eq!(drain(&mut s), Vec::<String>::new(), "b (1,950) may still be overtaken");
+        assert!(matches!(s.push(0, ev("late", 1_899), ()), Admission::Late(..)));
+        assert!(matches!(s.push(0, ev("ok", 1_900), ()), Admission::Buffered));
     }
 }

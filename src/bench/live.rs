@@ -1,0 +1,168 @@
+//! Live runs: traffic published at a fixed rate, stamped at publication, and each alert timed
+//! against the event that completed it; the search for the live maximum uses the same runs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::{live_traffic, load, BenchOptions, Latency, Row, Running};
+use crate::config::Config;
+
+/// How long a probe of the live maximum runs.
+pub(super) const PROBE: Duration = Duration::from_secs(5);
+pub(super) const PROBE_NAME: &str = "probe";
+
+pub(super) struct Live {
+    pub(super) templates: Vec<load::Template>,
+    pub(super) opts: BenchOptions,
+}
+
+pub(super) struct LiveResult {
+    pub(super) row: Row,
+    /// The producer reached its rate and the service caught up within a second of its end.
+    pub(super) kept_up: bool,
+}
+
+impl Live {
+    async fn ensure(&mut self, rate: f64, duration: Duration) -> anyhow::Result<()> {
+        let needed = (rate * duration.as_secs_f64()) as usize + 1;
+        if self.templates.len() < needed {
+            self.templates = live_traffic(&self.opts, needed.max(2 * self.templates.len()))?;
+        }
+        Ok(())
+    }
+
+    /// Publishes at `rate` and times a plain consumer of the same topic: no service in between.
+    pub(super) async fn hop(&mut self, cfg: &Config, rate: f64, duration: Duration) -> anyhow::Result<Row> {
+        self.ensure(rate, duration).await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = load::read_timed(&cfg.kafka.brokers, &cfg.kafka.input_topic, load::parse_event, stop.clone())?;
+        let templates = std::mem::take(&mut self.templates);
+        let (b, topic) = (cfg.kafka.brokers.clone(), cfg.kafka.input_topic.clone());
+        let (templates, produced) = tokio::task::spawn_blocking(move || {
+            let r = load::produce_live(&b, &topic, &templates, rate, duration);
+            (templates, r)
+        })
+        .await?;
+        self.templates = templates;
+        let sent = produced?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, Ordering::Relaxed);
+        let seen = reader.join().map_err(|_| anyhow::anyhow!("timed reader panicked"))?;
+        anyhow::ensure!(seen.len() >= sent.sent, "the plain consumer saw {} of {} events", seen.len(), sent.sent);
+        let latency = latency(&seen, &sent.published)?;
+        eprintln!("bench: one hop at {:.0}/s: {latency:?}", sent.achieved);
+        Ok(Row {
+            name: "broker alone: publish → plain consumer (one hop), 50 % of the live maximum".into(),
+            events: sent.sent,
+            rate: sent.achieved,
+            alerts: None,
+            latency: Some(latency),
+        })
+    }
+
+    pub(super) async fn run(
+        &mut self,
+        cfg: &Config,
+        rate: f64,
+        duration: Duration,
+        name: &str,
+    ) -> anyhow::Result<LiveResult> {
+        self.ensure(rate, duration).await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = load::read_timed(&cfg.kafka.brokers, &cfg.kafka.alerts_topic, load::parse_alert, stop.clone())?;
+        let svc = Running::start(cfg, self.opts.partitions).await?;
+        let templates = std::mem::take(&mut self.templates);
+        let (b, topic) = (cfg.kafka.brokers.clone(), cfg.kafka.input_topic.clone());
+        let (templates, produced) = tokio::task::spawn_blocking(move || {
+            let r = load::produce_live(&b, &topic, &templates, rate, duration);
+            (templates, r)
+        })
+        .await?;
+        self.templates = templates;
+        let load::LiveSent { sent, achieved, flush_lag, published } = produced?;
+        // Kept up: everything sent was read within a second of the end. (The last events of each
+        // partition then wait for the partitions to go idle: that is the end of the stream, not lag.)
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while (svc.progress.consumed.load(Ordering::SeqCst) as usize) < sent && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let read_all = svc.progress.consumed.load(Ordering::SeqCst) as usize >= sent;
+        let kept_up = flush_lag < Duration::from_secs(1) && read_all && achieved >= 0.95 * rate;
+        let timed = name != PROBE_NAME;
+        // A probe that fell behind stops at once; a measured run is read to its end either way.
+        let row = if (kept_up || timed) && svc.caught_up(sent, Duration::from_secs(60)).await? {
+            // The last alerts are acknowledged; give the reader a moment to see them.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let alerts = svc.alerts();
+            let service = [0.5, 0.99].map(|q| histogram_quantile(&svc.metrics.event_to_alert, q) * 1000.0);
+            svc.stop().await?;
+            stop.store(true, Ordering::Relaxed);
+            let seen = reader.join().map_err(|_| anyhow::anyhow!("alert reader panicked"))?;
+            anyhow::ensure!(seen.len() >= alerts, "the reader saw {} of {alerts} alerts", seen.len());
+            let mut latency = latency(&seen, &published)?;
+            latency.service = service;
+            eprintln!("bench: live {name} ({achieved:.0}/s): {alerts} alerts, {latency:?}");
+            let behind = if kept_up { "" } else { " (fell behind)" };
+            Row {
+                name: format!("sellerguard, live at {name}{behind}"),
+                events: sent,
+                rate: achieved,
+                alerts: Some(alerts),
+                latency: Some(latency),
+            }
+        } else {
+            svc.stop().await?;
+            stop.store(true, Ordering::Relaxed);
+            let _ = reader.join();
+            Row { name: name.into(), events: sent, rate: achieved, alerts: None, latency: None }
+        };
+        Ok(LiveResult { row, kept_up })
+    }
+}
+
+/// Event → alert latency: each alert against the publication of the event that completed it.
+fn latency(seen: &[load::Seen], published: &load::Published) -> anyhow::Result<Latency> {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let mut unmatched = 0;
+    for s in seen {
+        match s.event_ms.and_then(|ms| published.get(&(s.seller.clone(), ms))) {
+            Some(at) => h.saturating_record(s.at.saturating_duration_since(*at).as_micros().max(1) as u64),
+            None => unmatched += 1,
+        }
+    }
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Ok(Latency {
+        samples: h.len(),
+        p50: ms(0.5),
+        p99: ms(0.99),
+        p999: ms(0.999),
+        max: h.max() as f64 / 1000.0,
+        unmatched,
+        service: [f64::NAN; 2],
+    })
+}
+
+/// A quantile of a Prometheus histogram, interpolated within its bucket as PromQL's
+/// `histogram_quantile` does: what a dashboard on this service would show.
+fn histogram_quantile(h: &prometheus::Histogram, q: f64) -> f64 {
+    use prometheus::core::Collector;
+    let Some(m) = h.collect().into_iter().next().and_then(|f| f.get_metric().first().cloned()) else { return f64::NAN };
+    let hist = m.get_histogram();
+    let total = hist.get_sample_count() as f64;
+    if total == 0.0 {
+        return f64::NAN;
+    }
+    let rank = q * total;
+    let (mut lower, mut below) = (0.0, 0.0);
+    for b in hist.get_bucket() {
+        let (upper, count) = (b.upper_bound(), b.cumulative_count() as f64);
+        if count >= rank {
+            return lower + (upper - lower) * (rank - below) / (count - below).max(1.0);
+        }
+        (lower, below) = (upper, count);
+    }
+    lower
+}
