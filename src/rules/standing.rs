@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{rfc3339, Severity};
 use crate::config::StandingConfig;
 use crate::decode::{Millis, DAY_MS};
-use crate::window::{Counter, Span};
+use crate::window::{Counter, Lazy, Span};
 
 /// A rate over the window: `hits` of `total`.
 #[derive(Debug, Default)]
@@ -38,6 +38,18 @@ impl Rate {
 
 #[derive(Debug, Default)]
 pub struct State {
+    /// Created by the first record, freed when a sweep empties it: a seller that only ever
+    /// replied keeps just its age and its last publication.
+    window: Lazy<Window>,
+    first_seen: Option<Millis>,
+    /// When the last record was published and what `differs` compares in it.
+    last: Option<(Millis, Marks)>,
+    version: u64,
+}
+
+/// The trailing window's counts and open violations.
+#[derive(Debug, Default)]
+struct Window {
     feedback: Rate,
     dispatch: Rate,
     replies: Rate,
@@ -45,10 +57,6 @@ pub struct State {
     orders: Counter,
     tracking: Rate,
     violations: Vec<(Millis, &'static str, Severity)>,
-    first_seen: Option<Millis>,
-    /// When the last record was published and what `differs` compares in it.
-    last: Option<(Millis, Marks)>,
-    version: u64,
 }
 
 /// The parts of a record the material-change test looks at, kept as plain numbers so deciding
@@ -139,25 +147,25 @@ impl State {
         self.first_seen = Some(self.first_seen.map_or(ts, |f| f.min(ts)));
     }
     pub fn order(&mut self, cfg: &StandingConfig, ts: Millis) {
-        self.orders.add(span(cfg), ts, 1);
+        self.window.make().orders.add(span(cfg), ts, 1);
     }
     pub fn dispute(&mut self, cfg: &StandingConfig, ts: Millis) {
-        self.disputes.add(span(cfg), ts, 1);
+        self.window.make().disputes.add(span(cfg), ts, 1);
     }
     pub fn review(&mut self, cfg: &StandingConfig, ts: Millis, rating: u8) {
-        self.feedback.record(span(cfg), ts, rating >= cfg.positive_min_rating);
+        self.window.make().feedback.record(span(cfg), ts, rating >= cfg.positive_min_rating);
     }
     pub fn shipment(&mut self, cfg: &StandingConfig, ts: Millis, valid_tracking: bool) {
-        self.tracking.record(span(cfg), ts, valid_tracking);
+        self.window.make().tracking.record(span(cfg), ts, valid_tracking);
     }
     pub fn due(&mut self, cfg: &StandingConfig, ts: Millis, on_time: bool) {
-        self.dispatch.record(span(cfg), ts, on_time);
+        self.window.make().dispatch.record(span(cfg), ts, on_time);
     }
     pub fn turn(&mut self, cfg: &StandingConfig, ts: Millis, answered: bool) {
-        self.replies.record(span(cfg), ts, answered);
+        self.window.make().replies.record(span(cfg), ts, answered);
     }
     pub fn violation(&mut self, ts: Millis, rule: &'static str, severity: Severity) {
-        self.violations.push((ts, rule, severity));
+        self.window.make().violations.push((ts, rule, severity));
     }
 
     /// The current record, if it differs materially from the last one published (or none was).
@@ -181,16 +189,19 @@ impl State {
 
     fn read(&mut self, p: &Publisher, now: Millis) -> Reading {
         let (cfg, sp) = (&p.cfg, p.span);
-        let (feedback, reviews) = self.feedback.read(sp, now);
-        let (dispatch, due) = self.dispatch.read(sp, now);
-        let (replies, messages) = self.replies.read(sp, now);
-        let (tracking, shipments) = self.tracking.read(sp, now);
-        let orders = self.orders.count(sp, now);
-        let disputes = self.disputes.count(sp, now);
-        self.violations.retain(|(t, _, _)| now - t < sp.len_ms);
+        // No window reads as an empty one (which allocates nothing).
+        let mut empty = Window::default();
+        let w = self.window.get_mut().unwrap_or(&mut empty);
+        let (feedback, reviews) = w.feedback.read(sp, now);
+        let (dispatch, due) = w.dispatch.read(sp, now);
+        let (replies, messages) = w.replies.read(sp, now);
+        let (tracking, shipments) = w.tracking.read(sp, now);
+        let orders = w.orders.count(sp, now);
+        let disputes = w.disputes.count(sp, now);
+        w.violations.retain(|(t, _, _)| now - t < sp.len_ms);
         let mut open: Vec<(&'static str, u64)> = Vec::new();
-        if !self.violations.is_empty() {
-            let mut rules: Vec<&'static str> = self.violations.iter().map(|(_, r, _)| *r).collect();
+        if !w.violations.is_empty() {
+            let mut rules: Vec<&'static str> = w.violations.iter().map(|(_, r, _)| *r).collect();
             rules.sort_unstable();
             for r in rules {
                 match open.last_mut() {
@@ -199,7 +210,7 @@ impl State {
                 }
             }
         }
-        let high = self.violations.iter().any(|(_, _, s)| *s >= Severity::High);
+        let high = w.violations.iter().any(|(_, _, s)| *s >= Severity::High);
         let mut unmet = 0;
         let age_days = self.first_seen.map(|f| (now - f) as f64 / DAY_MS as f64);
         if age_days.is_some_and(|d| d < cfg.good_seller_min_age_days) {
@@ -231,6 +242,16 @@ impl State {
     }
 
     pub fn is_empty(&self) -> bool {
+        self.window.get().is_none_or(Window::is_empty)
+    }
+
+    pub fn sweep(&mut self, cfg: &StandingConfig, now: Millis) -> bool {
+        self.window.sweep(|w| w.sweep(cfg, now))
+    }
+}
+
+impl Window {
+    fn is_empty(&self) -> bool {
         self.feedback.is_empty()
             && self.dispatch.is_empty()
             && self.replies.is_empty()
@@ -240,7 +261,7 @@ impl State {
             && self.violations.is_empty()
     }
 
-    pub fn sweep(&mut self, cfg: &StandingConfig, now: Millis) -> bool {
+    fn sweep(&mut self, cfg: &StandingConfig, now: Millis) -> bool {
         let sp = span(cfg);
         for r in [&mut self.feedback, &mut self.dispatch, &mut self.replies, &mut self.tracking] {
             r.read(sp, now);
