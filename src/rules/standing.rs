@@ -36,15 +36,22 @@ impl Rate {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct State {
     /// Created by the first record, freed when a sweep empties it: a seller that only ever
     /// replied keeps just its age and its last publication.
     window: Lazy<Window>,
-    first_seen: Option<Millis>,
+    /// `Millis::MAX` until the first event (every tracked seller has one: no `Option` needed).
+    first_seen: Millis,
     /// When the last record was published and what `differs` compares in it.
     last: Option<(Millis, Marks)>,
     version: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State { window: Lazy::default(), first_seen: Millis::MAX, last: None, version: 0 }
+    }
 }
 
 /// The trailing window's counts and open violations.
@@ -61,12 +68,13 @@ struct Window {
 
 /// The parts of a record the material-change test looks at, kept as plain numbers so deciding
 /// costs no strings; the record itself is built only when it will be published.
-#[derive(Debug, Clone, PartialEq)]
+/// Every seller keeps the last one, hence NaN for "no rate" (rates are finite) and a boxed slice.
+#[derive(Debug, Clone)]
 struct Marks {
-    /// Rounded rates in record order: feedback, dispatch, replies, disputes, tracking.
-    rates: [Option<f64>; 5],
+    /// Rounded rates in record order: feedback, dispatch, replies, disputes, tracking; NaN: none.
+    rates: [f64; 5],
     /// Open violations per rule, sorted by rule name (as the record's map is).
-    open: Vec<(&'static str, u64)>,
+    open: Box<[(&'static str, u64)]>,
     /// `Unmet` bits; the reasons' text and order follow from them.
     unmet: u8,
 }
@@ -144,7 +152,7 @@ fn span(cfg: &StandingConfig) -> Span {
 
 impl State {
     pub fn seen(&mut self, ts: Millis) {
-        self.first_seen = Some(self.first_seen.map_or(ts, |f| f.min(ts)));
+        self.first_seen = self.first_seen.min(ts);
     }
     pub fn order(&mut self, cfg: &StandingConfig, ts: Millis) {
         self.window.make().orders.add(span(cfg), ts, 1);
@@ -212,7 +220,7 @@ impl State {
         }
         let high = w.violations.iter().any(|(_, _, s)| *s >= Severity::High);
         let mut unmet = 0;
-        let age_days = self.first_seen.map(|f| (now - f) as f64 / DAY_MS as f64);
+        let age_days = (self.first_seen != Millis::MAX).then(|| (now - self.first_seen) as f64 / DAY_MS as f64);
         if age_days.is_some_and(|d| d < cfg.good_seller_min_age_days) {
             unmet |= UNMET_AGE;
         }
@@ -224,12 +232,12 @@ impl State {
         if high {
             unmet |= UNMET_HIGH;
         }
-        let round = |x: Option<f64>| x.map(|v| (v * 1000.0).round() / 1000.0);
+        let round = |x: Option<f64>| x.map_or(f64::NAN, |v| (v * 1000.0).round() / 1000.0);
         let dispute_rate = (orders > 0).then(|| disputes as f64 / orders as f64);
         Reading {
             marks: Marks {
                 rates: [round(feedback), round(dispatch), round(replies), round(dispute_rate), round(tracking)],
-                open,
+                open: open.into_boxed_slice(),
                 unmet,
             },
             reviews,
@@ -276,7 +284,7 @@ impl Window {
 impl Reading {
     fn record(&self, p: &Publisher, seller_id: &str, now: Millis, version: u64) -> Standing {
         let m = &self.marks;
-        let [feedback, dispatch, replies, dispute_rate, tracking] = m.rates;
+        let [feedback, dispatch, replies, dispute_rate, tracking] = m.rates.map(|r| (!r.is_nan()).then_some(r));
         let unmet: Vec<String> =
             (0..p.reasons.len()).filter(|i| m.unmet & (1 << i) != 0).map(|i| p.reasons[i].clone()).collect();
         Standing {
@@ -306,9 +314,9 @@ impl Reading {
 /// eligibility (or the reasons against it) changed. The reasons' texts are distinct, so equal
 /// bits mean equal reason lists, and eligibility is "no bits".
 fn differs(a: &Marks, b: &Marks, delta: f64) -> bool {
-    let moved = |x: Option<f64>, y: Option<f64>| match (x, y) {
-        (Some(x), Some(y)) => (x - y).abs() >= delta,
-        (None, None) => false,
+    let moved = |x: f64, y: f64| match (x.is_nan(), y.is_nan()) {
+        (false, false) => (x - y).abs() >= delta,
+        (true, true) => false,
         _ => true,
     };
     a.rates.iter().zip(&b.rates).any(|(x, y)| moved(*x, *y)) || a.open != b.open || a.unmet != b.unmet

@@ -19,7 +19,7 @@ use crate::window::{Lazy, WindowedMedian};
 
 /// Most sellers use few families: each family's state is created on first write and freed when a
 /// sweep empties it, so an idle seller holds a null pointer per family.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SellerState {
     pub orders: Orders,
     pub listings: Listings,
@@ -42,19 +42,38 @@ pub struct SellerState {
     pub(super) swept_at: Millis,
     /// Due time of this seller's live entry in the sweep queue.
     pub(super) queued: Option<Millis>,
-    /// Newest event time recorded in `standing` (its counters and violations only expire).
-    standing_touch: Option<Millis>,
+    /// Newest event time recorded in `standing` (its counters and violations only expire);
+    /// `Millis::MIN`: none.
+    standing_touch: Millis,
 }
 
 impl SellerState {
     /// A new seller, first seen after the sweep at `swept_at`.
     pub(super) fn new(swept_at: Millis) -> Self {
-        SellerState { swept_at, ..Default::default() }
+        SellerState {
+            orders: Orders::default(),
+            listings: Listings::default(),
+            fake_shipment: Lazy::default(),
+            rating: Lazy::default(),
+            shipping_fee: Lazy::default(),
+            false_transactions: Default::default(),
+            phantom_listing: Lazy::default(),
+            late_dispatch: Lazy::default(),
+            small_parcel: Lazy::default(),
+            slow_response: Lazy::default(),
+            standing: Default::default(),
+            cooldowns: Vec::new(),
+            last_ts: 0,
+            partition: 0,
+            swept_at,
+            queued: None,
+            standing_touch: Millis::MIN,
+        }
     }
 
     /// The standing record, for recording something at `ts`.
     pub fn standing_at(&mut self, ts: Millis) -> &mut standing::State {
-        self.standing_touch = self.standing_touch.max(Some(ts));
+        self.standing_touch = self.standing_touch.max(ts);
         &mut self.standing
     }
 
@@ -110,7 +129,7 @@ impl SellerState {
         let orders = self.orders.newest().map(|t| t.saturating_add(p.order_ms + 1));
         let listings = self.listings.newest().map(|t| t.saturating_add(p.listing_ms + 1));
         let cooldowns = self.cooldowns.iter().map(|(_, t, _)| t.saturating_add(p.cooldown_ms)).max();
-        let standing = self.standing_touch.map(|t| t.saturating_add(p.standing_ms));
+        let standing = (self.standing_touch > Millis::MIN).then(|| self.standing_touch.saturating_add(p.standing_ms));
         [orders, listings, cooldowns, standing].into_iter().flatten().max().unwrap_or(Millis::MIN)
     }
 }
