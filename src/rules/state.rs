@@ -284,7 +284,8 @@ pub struct ListingRec {
     /// Last known stock, if the seller reports it.
     pub stock: Option<u32>,
     pub last_ts: Millis,
-    pub dump: Option<price_dumping::Dump>,
+    /// Boxed: few listings are dumped, and inline it would more than double every record.
+    pub dump: Option<Box<price_dumping::Dump>>,
 }
 
 /// A seller's listings by id. Lazy: many sellers have none.
