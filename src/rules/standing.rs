@@ -8,31 +8,25 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{rfc3339, Severity};
 use crate::config::StandingConfig;
 use crate::decode::{Millis, DAY_MS};
-use crate::window::{Counter, Lazy, Span};
+use crate::window::{Counters, Lazy, Span};
 
-/// A rate over the window: `hits` of `total`.
-#[derive(Debug, Default)]
-struct Rate {
-    hits: Counter,
-    total: Counter,
-}
+/// A rate over the window: its total is series `.0` of the window's counts, its hits `.0 + 1`.
+#[derive(Debug, Clone, Copy)]
+struct Rate(usize);
+
+const FEEDBACK: Rate = Rate(0);
+const DISPATCH: Rate = Rate(2);
+const REPLIES: Rate = Rate(4);
+const TRACKING: Rate = Rate(6);
+const ORDERS: usize = 8;
+const DISPUTES: usize = 9;
+const SERIES: usize = 10;
 
 impl Rate {
-    fn record(&mut self, span: Span, ts: Millis, hit: bool) {
-        self.total.add(span, ts, 1);
-        if hit {
-            self.hits.add(span, ts, 1);
-        }
-    }
-
-    fn read(&mut self, span: Span, now: Millis) -> (Option<f64>, u64) {
-        let total = self.total.count(span, now);
-        let hits = self.hits.count(span, now);
+    /// `hits` of `total` in `counts`, and the total.
+    fn read(self, counts: &[u64; SERIES]) -> (Option<f64>, u64) {
+        let (total, hits) = (counts[self.0], counts[self.0 + 1]);
         ((total > 0).then(|| hits as f64 / total as f64), total)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.total.is_empty()
     }
 }
 
@@ -54,15 +48,10 @@ impl Default for State {
     }
 }
 
-/// The trailing window's counts and open violations.
+/// The trailing window's counts (all on the standing span, so one deque) and open violations.
 #[derive(Debug, Default)]
 struct Window {
-    feedback: Rate,
-    dispatch: Rate,
-    replies: Rate,
-    disputes: Counter,
-    orders: Counter,
-    tracking: Rate,
+    counts: Counters<SERIES>,
     violations: Vec<(Millis, &'static str, Severity)>,
 }
 
@@ -155,22 +144,22 @@ impl State {
         self.first_seen = self.first_seen.min(ts);
     }
     pub fn order(&mut self, cfg: &StandingConfig, ts: Millis) {
-        self.window.make().orders.add(span(cfg), ts, 1);
+        self.window.make().counts.add_to(ORDERS, span(cfg), ts, 1);
     }
     pub fn dispute(&mut self, cfg: &StandingConfig, ts: Millis) {
-        self.window.make().disputes.add(span(cfg), ts, 1);
+        self.window.make().counts.add_to(DISPUTES, span(cfg), ts, 1);
     }
     pub fn review(&mut self, cfg: &StandingConfig, ts: Millis, rating: u8) {
-        self.window.make().feedback.record(span(cfg), ts, rating >= cfg.positive_min_rating);
+        self.window.make().record(span(cfg), ts, FEEDBACK, rating >= cfg.positive_min_rating);
     }
     pub fn shipment(&mut self, cfg: &StandingConfig, ts: Millis, valid_tracking: bool) {
-        self.window.make().tracking.record(span(cfg), ts, valid_tracking);
+        self.window.make().record(span(cfg), ts, TRACKING, valid_tracking);
     }
     pub fn due(&mut self, cfg: &StandingConfig, ts: Millis, on_time: bool) {
-        self.window.make().dispatch.record(span(cfg), ts, on_time);
+        self.window.make().record(span(cfg), ts, DISPATCH, on_time);
     }
     pub fn turn(&mut self, cfg: &StandingConfig, ts: Millis, answered: bool) {
-        self.window.make().replies.record(span(cfg), ts, answered);
+        self.window.make().record(span(cfg), ts, REPLIES, answered);
     }
     pub fn violation(&mut self, ts: Millis, rule: &'static str, severity: Severity) {
         self.window.make().violations.push((ts, rule, severity));
@@ -200,12 +189,12 @@ impl State {
         // No window reads as an empty one (which allocates nothing).
         let mut empty = Window::default();
         let w = self.window.get_mut().unwrap_or(&mut empty);
-        let (feedback, reviews) = w.feedback.read(sp, now);
-        let (dispatch, due) = w.dispatch.read(sp, now);
-        let (replies, messages) = w.replies.read(sp, now);
-        let (tracking, shipments) = w.tracking.read(sp, now);
-        let orders = w.orders.count(sp, now);
-        let disputes = w.disputes.count(sp, now);
+        let counts = w.counts.counts(sp, now);
+        let (feedback, reviews) = FEEDBACK.read(&counts);
+        let (dispatch, due) = DISPATCH.read(&counts);
+        let (replies, messages) = REPLIES.read(&counts);
+        let (tracking, shipments) = TRACKING.read(&counts);
+        let (orders, disputes) = (counts[ORDERS], counts[DISPUTES]);
         w.violations.retain(|(t, _, _)| now - t < sp.len_ms);
         let mut open: Vec<(&'static str, u64)> = Vec::new();
         if !w.violations.is_empty() {
@@ -259,23 +248,20 @@ impl State {
 }
 
 impl Window {
+    fn record(&mut self, span: Span, ts: Millis, rate: Rate, hit: bool) {
+        self.counts.add_to(rate.0, span, ts, 1);
+        if hit {
+            self.counts.add_to(rate.0 + 1, span, ts, 1);
+        }
+    }
+
     fn is_empty(&self) -> bool {
-        self.feedback.is_empty()
-            && self.dispatch.is_empty()
-            && self.replies.is_empty()
-            && self.tracking.is_empty()
-            && self.orders.is_empty()
-            && self.disputes.is_empty()
-            && self.violations.is_empty()
+        self.counts.is_empty() && self.violations.is_empty()
     }
 
     fn sweep(&mut self, cfg: &StandingConfig, now: Millis) -> bool {
         let sp = span(cfg);
-        for r in [&mut self.feedback, &mut self.dispatch, &mut self.replies, &mut self.tracking] {
-            r.read(sp, now);
-        }
-        self.orders.expire(sp, now);
-        self.disputes.expire(sp, now);
+        self.counts.expire(sp, now);
         self.violations.retain(|(t, _, _)| now - t < sp.len_ms);
         self.is_empty()
     }

@@ -12,5 +12,5 @@ pub use lazy::Lazy;
 pub use order::{Admission, Sequencer};
 pub use quantile::WindowedMedian;
 pub use rate::RateWindow;
-pub use sliding::{Counter, Span, TimedLog};
+pub use sliding::{Counter, Counters, Span, TimedLog};
 pub use timers::TimerQueue;
