@@ -99,7 +99,7 @@ pub fn on_shipped(
     em: &mut Emitter,
 ) -> (Millis, bool) {
     let fc = &cfg.fake_shipment;
-    seller.fake_shipment.window.count_total(span(fc), ev.ts);
+    seller.fake_shipment.make().window.count_total(span(fc), ev.ts);
 
     let verdict = carriers.check(&s.carrier, &s.tracking_number);
     let number = normalize(&s.tracking_number);
@@ -121,7 +121,7 @@ pub fn on_shipped(
     };
     let tracking_ok = flag.invalid.is_none() && flag.reused_by.is_none();
     if !tracking_ok || flag.method.is_some() {
-        seller.fake_shipment.window.flag(ev.ts, flag);
+        seller.fake_shipment.make().window.flag(ev.ts, flag);
         evaluate(fc, seller, seller_id, ev.ts, ev.event_id.to_string(), em);
     }
     (ev.ts + hours_ms(fc.scan_deadline_hours), tracking_ok)
@@ -145,7 +145,7 @@ pub fn on_scan_deadline(
         return;
     }
     let (tracking_number, carrier) = (order.tracking.clone(), order.carrier.clone());
-    let log = &mut seller.fake_shipment.window.flagged;
+    let log = &mut seller.fake_shipment.make().window.flagged;
     let mut found = false;
     for (_, f) in log.iter_mut().filter(|(_, f)| &*f.order_id == order_id) {
         f.no_scan = true;
@@ -176,7 +176,7 @@ fn evaluate(
     trigger: String,
     em: &mut Emitter,
 ) {
-    let (flagged, shipments) = seller.fake_shipment.window.counts(span(fc), now);
+    let (flagged, shipments) = seller.fake_shipment.make().window.counts(span(fc), now);
     let Some(score) = count_and_ratio(flagged, shipments, fc.min_flagged, fc.min_flagged_ratio) else {
         return;
     };
@@ -184,7 +184,7 @@ fn evaluate(
     if em.suppressed(seller, "fake_shipment", now, fc.severity.severity(score)) {
         return;
     }
-    let st = &seller.fake_shipment.window;
+    let st = &seller.fake_shipment.make().window;
     let mut by_signal = serde_json::Map::new();
     for (_, f) in st.flagged.iter() {
         for s in f.signals() {

@@ -22,17 +22,23 @@ use super::{Emitter, Finding};
 use crate::alert::rfc3339;
 use crate::config::FalseTransactionsConfig;
 use crate::decode::{hours_ms, Event, Millis, OrderPlaced, Review};
-use crate::window::{RateWindow, Span, TimedLog};
+use crate::window::{Lazy, RateWindow, Span, TimedLog};
 
 /// (buyer, order id) of one order.
 type OrderOf = (Box<str>, Box<str>);
 
 #[derive(Debug, Default)]
 pub struct State {
+    /// Event time of the last order that has a brushing check scheduled. Outside the lazy windows:
+    /// a late order at that time must not schedule a second check once the windows are freed.
+    checked_up_to: Option<Millis>,
+    windows: Lazy<Windows>,
+}
+
+#[derive(Debug, Default)]
+struct Windows {
     /// Orders of the brushing window, exact.
     recent: TimedLog<OrderOf>,
-    /// Event time of the last order that has a brushing check scheduled.
-    checked_up_to: Option<Millis>,
     /// Each buyer's order times in the window.
     buyers: HashMap<Box<str>, VecDeque<Millis>>,
     /// Buyers at or over the repeat threshold, with the last time they were.
@@ -43,6 +49,12 @@ pub struct State {
 
 impl State {
     pub fn sweep(&mut self, s: &Spans, now: Millis) -> bool {
+        self.windows.sweep(|w| w.sweep(s, now))
+    }
+}
+
+impl Windows {
+    fn sweep(&mut self, s: &Spans, now: Millis) -> bool {
         let len = s.window_ms;
         self.recent.expire(s.recent_ms, now);
         self.buyers.retain(|_, q| {
@@ -92,12 +104,13 @@ pub fn on_order(
     o: &OrderPlaced,
     em: &mut Emitter,
 ) -> Option<Millis> {
-    let st = &mut seller.false_transactions;
-    st.recent.push(ev.ts, (o.buyer_id.clone(), o.order_id.clone()));
-    let check = (st.checked_up_to != Some(ev.ts)).then(|| {
-        st.checked_up_to = Some(ev.ts);
+    let ft = &mut seller.false_transactions;
+    let check = (ft.checked_up_to != Some(ev.ts)).then(|| {
+        ft.checked_up_to = Some(ev.ts);
         ev.ts + 1
     });
+    let st = ft.windows.make();
+    st.recent.push(ev.ts, (o.buyer_id.clone(), o.order_id.clone()));
 
     let len = hours_ms(cfg.window_hours);
     let q = st.buyers.entry(o.buyer_id.clone()).or_default();
@@ -115,7 +128,7 @@ pub fn on_order(
     let rule = "false_transactions.repeat_buyers";
     let score = excess(n as f64, cfg.repeat_min_buyers as f64);
     if n >= cfg.repeat_min_buyers as usize && !em.suppressed(seller, rule, ev.ts, cfg.severity.severity(score)) {
-        let st = &seller.false_transactions;
+        let st = &*seller.false_transactions.windows.make();
         let repeat: BTreeMap<&str, usize> =
             st.repeaters.keys().map(|b| (&**b, st.buyers.get(b).map_or(0, |q| q.len()))).collect();
         let evidence = json!({
@@ -143,7 +156,8 @@ pub fn on_brushing_check(
 ) {
     let end = at - 1;
     let window = brushing_ms(cfg);
-    let st = &mut seller.false_transactions;
+    // No windows: no order in the interval (as with empty ones).
+    let Some(st) = seller.false_transactions.windows.get_mut() else { return };
     // Keep [end − window, end]: the interval is closed at both ends.
     st.recent.expire(window + 1, end);
     let orders: Vec<&(Millis, OrderOf)> = st.recent.iter().filter(|(t, _)| *t <= end).collect();
@@ -213,7 +227,7 @@ pub fn on_delivered(
 ) {
     let sp = span(cfg);
     let scanless = seller.orders.get(order_id).is_some_and(|o| o.shipped_ts.is_some() && !o.scanned);
-    let st = &mut seller.false_transactions.scanless;
+    let st = &mut seller.false_transactions.windows.make().scanless;
     st.count_total(sp, ev.ts);
     if !scanless {
         return;
@@ -256,7 +270,7 @@ pub fn on_review(
         return;
     }
     let len = hours_ms(cfg.window_hours);
-    let st = &mut seller.false_transactions.cluster;
+    let st = &mut seller.false_transactions.windows.make().cluster;
     st.push(ev.ts, (r.buyer_id.clone(), r.order_id.clone()));
     st.expire(len, ev.ts);
     let buyers: std::collections::BTreeSet<&str> = st.iter().map(|(_, (b, _))| &**b).collect();

@@ -47,7 +47,7 @@ pub fn on_due(
         return Some(!late);
     }
     let placed = order.placed_ts;
-    let st = &mut seller.late_dispatch.window;
+    let st = &mut seller.late_dispatch.make().window;
     st.count_total(span(cfg), due);
     if !late {
         return Some(true);

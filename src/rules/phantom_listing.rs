@@ -45,7 +45,7 @@ pub fn on_order(
     em: &mut Emitter,
 ) {
     let sold_out = seller.listings.get(&o.listing_id).is_some_and(|l| l.stock == Some(0));
-    seller.phantom_listing.window.count_total(span(cfg), ev.ts);
+    seller.phantom_listing.make().window.count_total(span(cfg), ev.ts);
     if sold_out {
         let f = Flagged {
             order_id: o.order_id.clone(),
@@ -69,7 +69,8 @@ pub fn on_cancelled(
     }
     // An order counts once whatever its signals: one already flagged as a zero-stock order that is
     // now cancelled must not make two of the policy's "≥ min_orders orders".
-    if seller.phantom_listing.window.flagged.iter().any(|(_, f)| &*f.order_id == order_id) {
+    let flagged = seller.phantom_listing.get().map(|s| &s.window.flagged);
+    if flagged.is_some_and(|l| l.iter().any(|(_, f)| &*f.order_id == order_id)) {
         return;
     }
     let listing_id = seller.orders.get(order_id).map(|o| o.listing_id.clone()).filter(|l| !l.is_empty());
@@ -85,7 +86,7 @@ fn flag(
     f: Flagged,
     em: &mut Emitter,
 ) {
-    let st = &mut seller.phantom_listing.window;
+    let st = &mut seller.phantom_listing.make().window;
     st.flag(ev.ts, f);
     let counts = st.counts(span(cfg), ev.ts);
     let items = st

@@ -117,8 +117,8 @@ pub fn on_listing(
                     l.listing_id, l.price, ratio * 100.0, l.category, cfg.new_listing_max_ratio * 100.0
                 ),
             };
-            dump =
-                Some(Dump { ts: ev.ts, event_id: ev.event_id.clone(), before, price: l.price, median: med, severity });
+            let d = Dump { ts: ev.ts, event_id: ev.event_id.clone(), before, price: l.price, median: med, severity };
+            dump = Some(Box::new(d));
             em.emit(
                 seller_id,
                 seller,

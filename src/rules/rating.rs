@@ -62,7 +62,7 @@ pub(super) fn spans(cfg: &RatingConfig) -> Spans {
 /// An order reached the buyer (confirmation or a carrier's delivered scan; counted once).
 pub fn on_delivered(cfg: &RatingConfig, seller: &mut SellerState, order_id: &str, ts: Millis) {
     if seller.orders.mark_delivered(order_id) {
-        seller.rating.deliveries.add(spans(cfg).deliveries, ts, 1);
+        seller.rating.make().deliveries.add(spans(cfg).deliveries, ts, 1);
     }
 }
 
@@ -81,7 +81,7 @@ pub fn on_review(
     let order = seller.orders.get(&r.order_id);
     let new_account = super::state::new_account(r, order, ev.ts, cfg.new_account_days);
     let undelivered = !order.is_some_and(|o| o.delivered);
-    let st = &mut seller.rating;
+    let st = seller.rating.make();
     st.five_star
         .push(ev.ts, Note { order_id: r.order_id.clone(), buyer_id: r.buyer_id.clone(), new_account, undelivered });
     st.five_star.expire(s.window_ms, ev.ts);
@@ -110,7 +110,7 @@ pub fn on_review(
             "suspicious_ratio": round3(ratio),
             "thresholds": { "min_five_star": cfg.min_five_star, "min_suspicious_ratio": cfg.min_suspicious_ratio,
                             "new_account_days": cfg.new_account_days },
-            "reviews": review_evidence(&seller.rating),
+            "reviews": review_evidence(seller.rating.get()),
         });
         let message = format!(
             "Seller {seller_id}: {n} five-star reviews in {}h, {suspicious} of them suspicious ({new_accounts} from accounts younger than {} days, {undelivered_n} for orders never delivered).",
@@ -131,7 +131,7 @@ fn burst(
     s: Spans,
     em: &mut Emitter,
 ) {
-    let st = &mut seller.rating;
+    let st = seller.rating.make();
     let days = cfg.baseline_days as i64;
     // Whole days before yesterday: the burst itself never feeds its own baseline.
     let baseline_total = st.five_star_daily.sum_range(s.daily, ev.ts - (days + 1) * DAY_MS, ev.ts - 2 * DAY_MS);
@@ -154,7 +154,7 @@ fn burst(
             "delivery_days": cfg.burst_delivery_days,
             "thresholds": { "burst_min_five_star": cfg.burst_min_five_star, "burst_factor": cfg.burst_factor,
                             "burst_per_delivery": cfg.burst_per_delivery },
-            "reviews": review_evidence(&seller.rating),
+            "reviews": review_evidence(seller.rating.get()),
         });
         let message = format!(
             "Seller {seller_id}: {n} five-star reviews in {}h against a baseline of {baseline:.1}/day and only {delivered} orders delivered in {} days.",
@@ -164,9 +164,9 @@ fn burst(
     }
 }
 
-fn review_evidence(st: &State) -> Vec<serde_json::Value> {
-    st.five_star
-        .iter()
+fn review_evidence(st: Option<&State>) -> Vec<serde_json::Value> {
+    st.into_iter()
+        .flat_map(|st| st.five_star.iter())
         .map(|(t, x)| {
             json!({ "order_id": &*x.order_id, "buyer_id": &*x.buyer_id, "at": crate::alert::rfc3339(*t),
                     "new_account": x.new_account, "undelivered": x.undelivered })

@@ -117,7 +117,7 @@ pub fn on_order(
         "category_median_price": cat.map(round2),
         "at": crate::alert::rfc3339(ev.ts),
     });
-    let st = &mut seller.shipping_fee;
+    let st = seller.shipping_fee.make();
     st.flagged.push(ev.ts, Flagged { evidence, score });
     st.flagged.expire(hours_ms(sc.window_hours), ev.ts);
     let n = st.flagged.len() as u64;

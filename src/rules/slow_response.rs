@@ -49,7 +49,7 @@ pub fn on_buyer_message(
     conversation: &str,
     ts: Millis,
 ) -> Option<Millis> {
-    let st = &mut seller.slow_response;
+    let st = seller.slow_response.make();
     if st.open.contains_key(conversation) {
         return None;
     }
@@ -59,7 +59,8 @@ pub fn on_buyer_message(
 }
 
 pub fn on_reply(seller: &mut SellerState, conversation: &str) {
-    let st = &mut seller.slow_response;
+    // Most replies answer nothing open: they must not create the state.
+    let Some(st) = seller.slow_response.get_mut() else { return };
     if let Some(opened) = st.open.remove(conversation) {
         st.answered.insert((conversation.into(), opened));
     }
@@ -75,7 +76,8 @@ pub fn on_deadline(
     due: Millis,
     em: &mut Emitter,
 ) -> Option<bool> {
-    let st = &mut seller.slow_response;
+    // No state: nothing open or answered, a stale timer (as with an empty state).
+    let st = seller.slow_response.get_mut()?;
     let answered = match st.answered.remove(&(conversation.into(), opened)) {
         true => true,
         false if st.open.get(conversation) == Some(&opened) => false,

@@ -37,7 +37,7 @@ pub fn on_dispute(
         return;
     }
     let len = hours_ms(cfg.window_hours);
-    let st = &mut seller.small_parcel.disputes;
+    let st = &mut seller.small_parcel.make().disputes;
     st.push(ev.ts, order_id.into());
     st.expire(len, ev.ts);
     let n = st.len();

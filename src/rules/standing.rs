@@ -8,57 +8,62 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{rfc3339, Severity};
 use crate::config::StandingConfig;
 use crate::decode::{Millis, DAY_MS};
-use crate::window::{Counter, Span};
+use crate::window::{Counters, Lazy, Span};
 
-/// A rate over the window: `hits` of `total`.
-#[derive(Debug, Default)]
-struct Rate {
-    hits: Counter,
-    total: Counter,
-}
+/// A rate over the window: its total is series `.0` of the window's counts, its hits `.0 + 1`.
+#[derive(Debug, Clone, Copy)]
+struct Rate(usize);
+
+const FEEDBACK: Rate = Rate(0);
+const DISPATCH: Rate = Rate(2);
+const REPLIES: Rate = Rate(4);
+const TRACKING: Rate = Rate(6);
+const ORDERS: usize = 8;
+const DISPUTES: usize = 9;
+const SERIES: usize = 10;
 
 impl Rate {
-    fn record(&mut self, span: Span, ts: Millis, hit: bool) {
-        self.total.add(span, ts, 1);
-        if hit {
-            self.hits.add(span, ts, 1);
-        }
-    }
-
-    fn read(&mut self, span: Span, now: Millis) -> (Option<f64>, u64) {
-        let total = self.total.count(span, now);
-        let hits = self.hits.count(span, now);
+    /// `hits` of `total` in `counts`, and the total.
+    fn read(self, counts: &[u64; SERIES]) -> (Option<f64>, u64) {
+        let (total, hits) = (counts[self.0], counts[self.0 + 1]);
         ((total > 0).then(|| hits as f64 / total as f64), total)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.total.is_empty()
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct State {
-    feedback: Rate,
-    dispatch: Rate,
-    replies: Rate,
-    disputes: Counter,
-    orders: Counter,
-    tracking: Rate,
-    violations: Vec<(Millis, &'static str, Severity)>,
-    first_seen: Option<Millis>,
+    /// Created by the first record, freed when a sweep empties it: a seller that only ever
+    /// replied keeps just its age and its last publication.
+    window: Lazy<Window>,
+    /// `Millis::MAX` until the first event (every tracked seller has one: no `Option` needed).
+    first_seen: Millis,
     /// When the last record was published and what `differs` compares in it.
     last: Option<(Millis, Marks)>,
     version: u64,
 }
 
+impl Default for State {
+    fn default() -> Self {
+        State { window: Lazy::default(), first_seen: Millis::MAX, last: None, version: 0 }
+    }
+}
+
+/// The trailing window's counts (all on the standing span, so one deque) and open violations.
+#[derive(Debug, Default)]
+struct Window {
+    counts: Counters<SERIES>,
+    violations: Vec<(Millis, &'static str, Severity)>,
+}
+
 /// The parts of a record the material-change test looks at, kept as plain numbers so deciding
 /// costs no strings; the record itself is built only when it will be published.
-#[derive(Debug, Clone, PartialEq)]
+/// Every seller keeps the last one, hence NaN for "no rate" (rates are finite) and a boxed slice.
+#[derive(Debug, Clone)]
 struct Marks {
-    /// Rounded rates in record order: feedback, dispatch, replies, disputes, tracking.
-    rates: [Option<f64>; 5],
+    /// Rounded rates in record order: feedback, dispatch, replies, disputes, tracking; NaN: none.
+    rates: [f64; 5],
     /// Open violations per rule, sorted by rule name (as the record's map is).
-    open: Vec<(&'static str, u64)>,
+    open: Box<[(&'static str, u64)]>,
     /// `Unmet` bits; the reasons' text and order follow from them.
     unmet: u8,
 }
@@ -136,28 +141,28 @@ fn span(cfg: &StandingConfig) -> Span {
 
 impl State {
     pub fn seen(&mut self, ts: Millis) {
-        self.first_seen = Some(self.first_seen.map_or(ts, |f| f.min(ts)));
+        self.first_seen = self.first_seen.min(ts);
     }
     pub fn order(&mut self, cfg: &StandingConfig, ts: Millis) {
-        self.orders.add(span(cfg), ts, 1);
+        self.window.make().counts.add_to(ORDERS, span(cfg), ts, 1);
     }
     pub fn dispute(&mut self, cfg: &StandingConfig, ts: Millis) {
-        self.disputes.add(span(cfg), ts, 1);
+        self.window.make().counts.add_to(DISPUTES, span(cfg), ts, 1);
     }
     pub fn review(&mut self, cfg: &StandingConfig, ts: Millis, rating: u8) {
-        self.feedback.record(span(cfg), ts, rating >= cfg.positive_min_rating);
+        self.window.make().record(span(cfg), ts, FEEDBACK, rating >= cfg.positive_min_rating);
     }
     pub fn shipment(&mut self, cfg: &StandingConfig, ts: Millis, valid_tracking: bool) {
-        self.tracking.record(span(cfg), ts, valid_tracking);
+        self.window.make().record(span(cfg), ts, TRACKING, valid_tracking);
     }
     pub fn due(&mut self, cfg: &StandingConfig, ts: Millis, on_time: bool) {
-        self.dispatch.record(span(cfg), ts, on_time);
+        self.window.make().record(span(cfg), ts, DISPATCH, on_time);
     }
     pub fn turn(&mut self, cfg: &StandingConfig, ts: Millis, answered: bool) {
-        self.replies.record(span(cfg), ts, answered);
+        self.window.make().record(span(cfg), ts, REPLIES, answered);
     }
     pub fn violation(&mut self, ts: Millis, rule: &'static str, severity: Severity) {
-        self.violations.push((ts, rule, severity));
+        self.window.make().violations.push((ts, rule, severity));
     }
 
     /// The current record, if it differs materially from the last one published (or none was).
@@ -181,16 +186,19 @@ impl State {
 
     fn read(&mut self, p: &Publisher, now: Millis) -> Reading {
         let (cfg, sp) = (&p.cfg, p.span);
-        let (feedback, reviews) = self.feedback.read(sp, now);
-        let (dispatch, due) = self.dispatch.read(sp, now);
-        let (replies, messages) = self.replies.read(sp, now);
-        let (tracking, shipments) = self.tracking.read(sp, now);
-        let orders = self.orders.count(sp, now);
-        let disputes = self.disputes.count(sp, now);
-        self.violations.retain(|(t, _, _)| now - t < sp.len_ms);
+        // No window reads as an empty one (which allocates nothing).
+        let mut empty = Window::default();
+        let w = self.window.get_mut().unwrap_or(&mut empty);
+        let counts = w.counts.counts(sp, now);
+        let (feedback, reviews) = FEEDBACK.read(&counts);
+        let (dispatch, due) = DISPATCH.read(&counts);
+        let (replies, messages) = REPLIES.read(&counts);
+        let (tracking, shipments) = TRACKING.read(&counts);
+        let (orders, disputes) = (counts[ORDERS], counts[DISPUTES]);
+        w.violations.retain(|(t, _, _)| now - t < sp.len_ms);
         let mut open: Vec<(&'static str, u64)> = Vec::new();
-        if !self.violations.is_empty() {
-            let mut rules: Vec<&'static str> = self.violations.iter().map(|(_, r, _)| *r).collect();
+        if !w.violations.is_empty() {
+            let mut rules: Vec<&'static str> = w.violations.iter().map(|(_, r, _)| *r).collect();
             rules.sort_unstable();
             for r in rules {
                 match open.last_mut() {
@@ -199,9 +207,9 @@ impl State {
                 }
             }
         }
-        let high = self.violations.iter().any(|(_, _, s)| *s >= Severity::High);
+        let high = w.violations.iter().any(|(_, _, s)| *s >= Severity::High);
         let mut unmet = 0;
-        let age_days = self.first_seen.map(|f| (now - f) as f64 / DAY_MS as f64);
+        let age_days = (self.first_seen != Millis::MAX).then(|| (now - self.first_seen) as f64 / DAY_MS as f64);
         if age_days.is_some_and(|d| d < cfg.good_seller_min_age_days) {
             unmet |= UNMET_AGE;
         }
@@ -213,12 +221,12 @@ impl State {
         if high {
             unmet |= UNMET_HIGH;
         }
-        let round = |x: Option<f64>| x.map(|v| (v * 1000.0).round() / 1000.0);
+        let round = |x: Option<f64>| x.map_or(f64::NAN, |v| (v * 1000.0).round() / 1000.0);
         let dispute_rate = (orders > 0).then(|| disputes as f64 / orders as f64);
         Reading {
             marks: Marks {
                 rates: [round(feedback), round(dispatch), round(replies), round(dispute_rate), round(tracking)],
-                open,
+                open: open.into_boxed_slice(),
                 unmet,
             },
             reviews,
@@ -231,22 +239,29 @@ impl State {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.feedback.is_empty()
-            && self.dispatch.is_empty()
-            && self.replies.is_empty()
-            && self.tracking.is_empty()
-            && self.orders.is_empty()
-            && self.disputes.is_empty()
-            && self.violations.is_empty()
+        self.window.get().is_none_or(Window::is_empty)
     }
 
     pub fn sweep(&mut self, cfg: &StandingConfig, now: Millis) -> bool {
-        let sp = span(cfg);
-        for r in [&mut self.feedback, &mut self.dispatch, &mut self.replies, &mut self.tracking] {
-            r.read(sp, now);
+        self.window.sweep(|w| w.sweep(cfg, now))
+    }
+}
+
+impl Window {
+    fn record(&mut self, span: Span, ts: Millis, rate: Rate, hit: bool) {
+        self.counts.add_to(rate.0, span, ts, 1);
+        if hit {
+            self.counts.add_to(rate.0 + 1, span, ts, 1);
         }
-        self.orders.expire(sp, now);
-        self.disputes.expire(sp, now);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.counts.is_empty() && self.violations.is_empty()
+    }
+
+    fn sweep(&mut self, cfg: &StandingConfig, now: Millis) -> bool {
+        let sp = span(cfg);
+        self.counts.expire(sp, now);
         self.violations.retain(|(t, _, _)| now - t < sp.len_ms);
         self.is_empty()
     }
@@ -255,7 +270,7 @@ impl State {
 impl Reading {
     fn record(&self, p: &Publisher, seller_id: &str, now: Millis, version: u64) -> Standing {
         let m = &self.marks;
-        let [feedback, dispatch, replies, dispute_rate, tracking] = m.rates;
+        let [feedback, dispatch, replies, dispute_rate, tracking] = m.rates.map(|r| (!r.is_nan()).then_some(r));
         let unmet: Vec<String> =
             (0..p.reasons.len()).filter(|i| m.unmet & (1 << i) != 0).map(|i| p.reasons[i].clone()).collect();
         Standing {
@@ -285,9 +300,9 @@ impl Reading {
 /// eligibility (or the reasons against it) changed. The reasons' texts are distinct, so equal
 /// bits mean equal reason lists, and eligibility is "no bits".
 fn differs(a: &Marks, b: &Marks, delta: f64) -> bool {
-    let moved = |x: Option<f64>, y: Option<f64>| match (x, y) {
-        (Some(x), Some(y)) => (x - y).abs() >= delta,
-        (None, None) => false,
+    let moved = |x: f64, y: f64| match (x.is_nan(), y.is_nan()) {
+        (false, false) => (x - y).abs() >= delta,
+        (true, true) => false,
         _ => true,
     };
     a.rates.iter().zip(&b.rates).any(|(x, y)| moved(*x, *y)) || a.open != b.open || a.unmet != b.unmet

@@ -15,20 +15,23 @@ use super::{
 use crate::alert::Severity;
 use crate::config::Config;
 use crate::decode::{hours_ms, Listing, Millis, OrderPlaced, OrderShipped};
-use crate::window::WindowedMedian;
+use crate::window::{Lazy, WindowedMedian};
 
-#[derive(Debug, Default)]
+/// Most sellers use few families: each family's state is created on first write and freed when a
+/// sweep empties it, so an idle seller holds a null pointer per family.
+#[derive(Debug)]
 pub struct SellerState {
     pub orders: Orders,
     pub listings: Listings,
-    pub fake_shipment: fake_shipment::State,
-    pub rating: rating::State,
-    pub shipping_fee: shipping_fee::State,
+    pub fake_shipment: Lazy<fake_shipment::State>,
+    pub rating: Lazy<rating::State>,
+    pub shipping_fee: Lazy<shipping_fee::State>,
+    /// Not lazy as a whole: part of it must outlive its windows (see the type).
     pub false_transactions: false_transactions::State,
-    pub phantom_listing: phantom_listing::State,
-    pub late_dispatch: late_dispatch::State,
-    pub small_parcel: small_parcel::State,
-    pub slow_response: slow_response::State,
+    pub phantom_listing: Lazy<phantom_listing::State>,
+    pub late_dispatch: Lazy<late_dispatch::State>,
+    pub small_parcel: Lazy<small_parcel::State>,
+    pub slow_response: Lazy<slow_response::State>,
     pub standing: standing::State,
     /// Last alert per rule: (rule, event time, severity). A handful of rules: a Vec beats a map.
     cooldowns: Vec<(&'static str, Millis, Severity)>,
@@ -39,19 +42,38 @@ pub struct SellerState {
     pub(super) swept_at: Millis,
     /// Due time of this seller's live entry in the sweep queue.
     pub(super) queued: Option<Millis>,
-    /// Newest event time recorded in `standing` (its counters and violations only expire).
-    standing_touch: Option<Millis>,
+    /// Newest event time recorded in `standing` (its counters and violations only expire);
+    /// `Millis::MIN`: none.
+    standing_touch: Millis,
 }
 
 impl SellerState {
     /// A new seller, first seen after the sweep at `swept_at`.
     pub(super) fn new(swept_at: Millis) -> Self {
-        SellerState { swept_at, ..Default::default() }
+        SellerState {
+            orders: Orders::default(),
+            listings: Listings::default(),
+            fake_shipment: Lazy::default(),
+            rating: Lazy::default(),
+            shipping_fee: Lazy::default(),
+            false_transactions: Default::default(),
+            phantom_listing: Lazy::default(),
+            late_dispatch: Lazy::default(),
+            small_parcel: Lazy::default(),
+            slow_response: Lazy::default(),
+            standing: Default::default(),
+            cooldowns: Vec::new(),
+            last_ts: 0,
+            partition: 0,
+            swept_at,
+            queued: None,
+            standing_touch: Millis::MIN,
+        }
     }
 
     /// The standing record, for recording something at `ts`.
     pub fn standing_at(&mut self, ts: Millis) -> &mut standing::State {
-        self.standing_touch = self.standing_touch.max(Some(ts));
+        self.standing_touch = self.standing_touch.max(ts);
         &mut self.standing
     }
 
@@ -84,30 +106,30 @@ impl SellerState {
     /// Expire old state; returns true when nothing is left and the seller can be forgotten.
     pub(super) fn sweep(&mut self, cfg: &Config, p: &Plan, now: Millis) -> bool {
         self.swept_at = now;
-        self.orders.expire(now - p.order_ms);
-        self.listings.expire(now - p.listing_ms);
-        let fs = self.fake_shipment.sweep(p.fake_shipment, now);
-        let rt = self.rating.sweep(&p.rating, now);
-        let sf = self.shipping_fee.sweep(p.shipping_fee_ms, now);
+        let orders = self.orders.expire(now - p.order_ms);
+        let listings = self.listings.expire(now - p.listing_ms);
+        let fs = self.fake_shipment.sweep(|s| s.sweep(p.fake_shipment, now));
+        let rt = self.rating.sweep(|s| s.sweep(&p.rating, now));
+        let sf = self.shipping_fee.sweep(|s| s.sweep(p.shipping_fee_ms, now));
         let ft = self.false_transactions.sweep(&p.false_transactions, now);
-        let pl = self.phantom_listing.sweep(p.phantom_listing, now);
-        let ld = self.late_dispatch.sweep(p.late_dispatch, now);
-        let sp = self.small_parcel.sweep(p.small_parcel_ms, now);
-        let sr = self.slow_response.sweep(p.reply_turn_ms, p.slow_response, now);
+        let pl = self.phantom_listing.sweep(|s| s.sweep(p.phantom_listing, now));
+        let ld = self.late_dispatch.sweep(|s| s.sweep(p.late_dispatch, now));
+        let sp = self.small_parcel.sweep(|s| s.sweep(p.small_parcel_ms, now));
+        let sr = self.slow_response.sweep(|s| s.sweep(p.reply_turn_ms, p.slow_response, now));
         let st = self.standing.sweep(&cfg.standing, now);
         self.cooldowns.retain(|(_, t, _)| now - *t < p.cooldown_ms);
         let families = fs && rt && sf && ft && pl && ld && sp && sr && st;
-        families && self.orders.is_empty() && self.listings.is_empty() && self.cooldowns.is_empty()
+        families && orders && listings && self.cooldowns.is_empty()
     }
 
     /// A time before which no sweep can leave this seller empty: from the newest order, listing,
     /// cooldown and standing entry, which leave only by expiry. The families' windows are shorter
     /// than order retention in practice; a seller whose bound passes early is just looked at again.
     pub(super) fn empty_lower_bound(&self, p: &Plan) -> Millis {
-        let orders = self.orders.expiry.back().map(|(t, _)| t.saturating_add(p.order_ms + 1));
-        let listings = self.listings.newest.map(|t| t.saturating_add(p.listing_ms + 1));
+        let orders = self.orders.newest().map(|t| t.saturating_add(p.order_ms + 1));
+        let listings = self.listings.newest().map(|t| t.saturating_add(p.listing_ms + 1));
         let cooldowns = self.cooldowns.iter().map(|(_, t, _)| t.saturating_add(p.cooldown_ms)).max();
-        let standing = self.standing_touch.map(|t| t.saturating_add(p.standing_ms));
+        let standing = (self.standing_touch > Millis::MIN).then(|| self.standing_touch.saturating_add(p.standing_ms));
         [orders, listings, cooldowns, standing].into_iter().flatten().max().unwrap_or(Millis::MIN)
     }
 }
@@ -136,9 +158,13 @@ pub fn new_account(review: &crate::decode::Review, order: Option<&OrderRec>, ts:
     created.is_some_and(|c| ts - c < hours_ms(days * 24.0))
 }
 
-/// A seller's orders by id, with an insertion-ordered queue for expiry.
+/// A seller's orders by id. Lazy: many sellers have none.
 #[derive(Debug, Default)]
-pub struct Orders {
+pub struct Orders(Lazy<OrderBook>);
+
+/// Orders by id, with an insertion-ordered queue for expiry.
+#[derive(Debug, Default)]
+struct OrderBook {
     by_id: HashMap<Box<str>, OrderRec>,
     expiry: VecDeque<(Millis, Box<str>)>,
 }
@@ -179,15 +205,20 @@ impl Orders {
 
     /// The order's record, created as a stub when unknown so its scans and deliveries still count.
     fn entry(&mut self, order_id: &str, ts: Millis) -> &mut OrderRec {
-        if !self.by_id.contains_key(order_id) {
-            self.expiry.push_back((ts, order_id.into()));
-            self.by_id.insert(order_id.into(), OrderRec::stub(ts));
+        let book = self.0.make();
+        if !book.by_id.contains_key(order_id) {
+            book.expiry.push_back((ts, order_id.into()));
+            book.by_id.insert(order_id.into(), OrderRec::stub(ts));
         }
-        self.by_id.get_mut(order_id).expect("inserted above")
+        book.by_id.get_mut(order_id).expect("inserted above")
     }
 
     pub fn get(&self, order_id: &str) -> Option<&OrderRec> {
-        self.by_id.get(order_id)
+        self.0.get()?.by_id.get(order_id)
+    }
+
+    fn get_mut(&mut self, order_id: &str) -> Option<&mut OrderRec> {
+        self.0.get_mut()?.by_id.get_mut(order_id)
     }
 
     pub fn mark_shipped(&mut self, s: &OrderShipped, ts: Millis) {
@@ -206,7 +237,7 @@ impl Orders {
 
     /// Returns true the first time an order is seen delivered (so deliveries are counted once).
     pub fn mark_delivered(&mut self, order_id: &str) -> bool {
-        match self.by_id.get_mut(order_id) {
+        match self.get_mut(order_id) {
             Some(o) if !o.delivered => {
                 o.delivered = true;
                 true
@@ -216,25 +247,34 @@ impl Orders {
     }
 
     pub fn mark_cancelled(&mut self, order_id: &str) {
-        if let Some(o) = self.by_id.get_mut(order_id) {
+        if let Some(o) = self.get_mut(order_id) {
             o.cancelled = true;
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.len() == 0
     }
 
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.0.get().map_or(0, |b| b.by_id.len())
     }
 
-    fn expire(&mut self, cutoff: Millis) {
-        while self.expiry.front().is_some_and(|(t, _)| *t < cutoff) {
-            if let Some((_, id)) = self.expiry.pop_front() {
-                self.by_id.remove(&id);
+    /// Event time of the newest order (its expiry bounds the seller's).
+    fn newest(&self) -> Option<Millis> {
+        self.0.get()?.expiry.back().map(|(t, _)| *t)
+    }
+
+    /// Drops orders placed before `cutoff`; true when none is left.
+    fn expire(&mut self, cutoff: Millis) -> bool {
+        self.0.sweep(|b| {
+            while b.expiry.front().is_some_and(|(t, _)| *t < cutoff) {
+                if let Some((_, id)) = b.expiry.pop_front() {
+                    b.by_id.remove(&id);
+                }
             }
-        }
+            b.by_id.is_empty()
+        })
     }
 }
 
@@ -244,11 +284,16 @@ pub struct ListingRec {
     /// Last known stock, if the seller reports it.
     pub stock: Option<u32>,
     pub last_ts: Millis,
-    pub dump: Option<price_dumping::Dump>,
+    /// Boxed: few listings are dumped, and inline it would more than double every record.
+    pub dump: Option<Box<price_dumping::Dump>>,
 }
 
+/// A seller's listings by id. Lazy: many sellers have none.
 #[derive(Debug, Default)]
-pub struct Listings {
+pub struct Listings(Lazy<ListingBook>);
+
+#[derive(Debug, Default)]
+struct ListingBook {
     by_id: HashMap<Box<str>, ListingRec>,
     /// At most the latest `last_ts` among them (for the sweep queue).
     newest: Option<Millis>,
@@ -256,19 +301,20 @@ pub struct Listings {
 
 impl Listings {
     pub fn get(&self, id: &str) -> Option<&ListingRec> {
-        self.by_id.get(id)
+        self.0.get()?.by_id.get(id)
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut ListingRec> {
-        self.by_id.get_mut(id)
+        self.0.get_mut()?.by_id.get_mut(id)
     }
 
     /// Records the listing's new price and returns its record (for the caller to annotate).
     pub fn upsert(&mut self, l: &Listing, ts: Millis) -> &mut ListingRec {
+        let book = self.0.make();
         let rec = ListingRec { price: l.price, stock: l.stock, last_ts: ts, dump: None };
-        let r = self.by_id.entry(l.listing_id.clone()).or_insert(rec);
+        let r = book.by_id.entry(l.listing_id.clone()).or_insert(rec);
         // `newest` may only err low: a late event moving a listing back resets it to that time.
-        self.newest = if ts < r.last_ts { Some(ts) } else { self.newest.max(Some(ts)) };
+        book.newest = if ts < r.last_ts { Some(ts) } else { book.newest.max(Some(ts)) };
         r.price = l.price;
         r.last_ts = ts;
         if l.stock.is_some() {
@@ -278,19 +324,24 @@ impl Listings {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.0.get().is_none_or(|b| b.by_id.is_empty())
     }
 
     /// The lowest current price among the seller's listings.
     pub fn cheapest_price(&self) -> Option<f64> {
-        self.by_id.values().map(|r| r.price).min_by(f64::total_cmp)
+        self.0.get()?.by_id.values().map(|r| r.price).min_by(f64::total_cmp)
     }
 
-    fn expire(&mut self, cutoff: Millis) {
-        self.by_id.retain(|_, r| r.last_ts >= cutoff);
-        if self.by_id.is_empty() {
-            self.newest = None;
-        }
+    fn newest(&self) -> Option<Millis> {
+        self.0.get()?.newest
+    }
+
+    /// Drops listings not updated since `cutoff`; true when none is left.
+    fn expire(&mut self, cutoff: Millis) -> bool {
+        self.0.sweep(|b| {
+            b.by_id.retain(|_, r| r.last_ts >= cutoff);
+            b.by_id.is_empty()
+        })
     }
 }
 

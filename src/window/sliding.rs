@@ -3,6 +3,7 @@
 //! * [`Counter`]: how many events fell in `(now − span, now]`, kept in fixed-width buckets so the
 //!   cost per event and the memory are independent of the traffic (a 30-day window costs what a
 //!   1-hour one does). Only non-empty buckets are stored, so an idle seller costs an empty deque.
+//!   [`Counters`] keeps several series over the same span in one deque.
 //! * [`TimedLog`]: the exact items in the window, for rare evidence that alerts must quote (flagged
 //!   shipments, five-star reviews of the last day).
 //!
@@ -40,44 +41,53 @@ impl Span {
     }
 }
 
-/// Bucketed sliding count. The bucket straddling the window start is counted whole, so a count
-/// may include up to one bucket's width of older events: callers use it for denominators, where
-/// that errs on the side of not alerting.
-#[derive(Debug, Clone, Default)]
-pub struct Counter {
-    buckets: VecDeque<(i64, u32)>,
-    total: u64,
+/// Bucketed sliding counts of `N` series over one span, in one deque: a seller's standing keeps
+/// ten series, and a deque each would cost ten allocations. The bucket straddling the window
+/// start is counted whole, so a count may include up to one bucket's width of older events:
+/// callers use it for denominators, where that errs on the side of not alerting.
+#[derive(Debug, Clone)]
+pub struct Counters<const N: usize> {
+    buckets: VecDeque<(i64, [u32; N])>,
+    total: [u64; N],
 }
 
-impl Counter {
-    pub fn add(&mut self, span: Span, ts: Millis, n: u32) {
+/// One series: the common case.
+pub type Counter = Counters<1>;
+
+impl<const N: usize> Default for Counters<N> {
+    fn default() -> Self {
+        Counters { buckets: VecDeque::new(), total: [0; N] }
+    }
+}
+
+impl<const N: usize> Counters<N> {
+    /// Adds `n` to series `i` at `ts`.
+    pub fn add_to(&mut self, i: usize, span: Span, ts: Millis, n: u32) {
         let b = span.bucket(ts);
-        match self.buckets.back_mut() {
-            Some((last, c)) if *last == b => *c = c.saturating_add(n),
+        let pos = match self.buckets.back() {
+            Some((last, _)) if *last == b => self.buckets.len() - 1,
             Some((last, _)) if *last > b => {
                 // Out-of-order (late) add: find its place; rare, so linear from the back is fine.
                 let pos = self.buckets.partition_point(|(k, _)| *k < b);
-                match self.buckets.get_mut(pos) {
-                    Some((k, c)) if *k == b => *c = c.saturating_add(n),
-                    _ => self.buckets.insert(pos, (b, n)),
+                if self.buckets.get(pos).is_none_or(|(k, _)| *k != b) {
+                    self.buckets.insert(pos, (b, [0; N]));
                 }
+                pos
             }
-            _ => self.buckets.push_back((b, n)),
-        }
-        self.total += n as u64;
+            _ => {
+                self.buckets.push_back((b, [0; N]));
+                self.buckets.len() - 1
+            }
+        };
+        let c = &mut self.buckets[pos].1[i];
+        *c = c.saturating_add(n);
+        self.total[i] += n as u64;
     }
 
-    /// Count in the window ending at `now`; forgets buckets that have left it.
-    pub fn count(&mut self, span: Span, now: Millis) -> u64 {
+    /// Every series' count in the window ending at `now`; forgets buckets that have left it.
+    pub fn counts(&mut self, span: Span, now: Millis) -> [u64; N] {
         self.expire(span, now);
         self.total
-    }
-
-    /// Sum of buckets that overlap `(from, to]` without expiring anything.
-    pub fn sum_range(&self, span: Span, from: Millis, to: Millis) -> u64 {
-        let lo = span.bucket(from.saturating_add(1));
-        let hi = span.bucket(to);
-        self.buckets.iter().filter(|(b, _)| *b >= lo && *b <= hi).map(|(_, c)| *c as u64).sum()
     }
 
     pub fn expire(&mut self, span: Span, now: Millis) {
@@ -86,13 +96,33 @@ impl Counter {
             if b >= first {
                 break;
             }
-            self.total -= c as u64;
+            for (t, c) in self.total.iter_mut().zip(c) {
+                *t -= c as u64;
+            }
             self.buckets.pop_front();
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.buckets.is_empty()
+    }
+}
+
+impl Counter {
+    pub fn add(&mut self, span: Span, ts: Millis, n: u32) {
+        self.add_to(0, span, ts, n);
+    }
+
+    /// Count in the window ending at `now`; forgets buckets that have left it.
+    pub fn count(&mut self, span: Span, now: Millis) -> u64 {
+        self.counts(span, now)[0]
+    }
+
+    /// Sum of buckets that overlap `(from, to]` without expiring anything.
+    pub fn sum_range(&self, span: Span, from: Millis, to: Millis) -> u64 {
+        let lo = span.bucket(from.saturating_add(1));
+        let hi = span.bucket(to);
+        self.buckets.iter().filter(|(b, _)| *b >= lo && *b <= hi).map(|(_, [c])| *c as u64).sum()
     }
 }
 
@@ -192,6 +222,20 @@ mod tests {
         c.add(span, 10 * H + 5, 1);
         assert_eq!(c.sum_range(span, 2 * H, 4 * H), 4);
         assert_eq!(c.count(span, 12 * H), 6);
+    }
+
+    #[test]
+    fn series_share_buckets_and_expire_together() {
+        let span = Span::new(24 * H, 24);
+        let mut c: Counters<2> = Counters::default();
+        c.add_to(0, span, H, 1);
+        c.add_to(1, span, 3 * H, 2);
+        c.add_to(0, span, 2 * H, 1); // late: lands between
+        assert_eq!(c.counts(span, 10 * H), [2, 2]);
+        // Hourly buckets 1, 2, 3: at 26:00 the window starts in bucket 2.
+        assert_eq!(c.counts(span, 26 * H), [1, 2]);
+        assert_eq!(c.counts(span, 28 * H), [0, 0]);
+        assert!(c.is_empty());
     }
 
     #[test]
