@@ -12,13 +12,13 @@
 //! * `false_transactions.new_account_cluster`: new accounts buying the seller's cheapest item and
 //!   reviewing it five stars.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::json;
 
 use super::policy::{excess, round3, RatePolicy};
 use super::state::SellerState;
-use super::{Emitter, Finding};
+use super::{Emitter, Finding, Map};
 use crate::alert::rfc3339;
 use crate::config::FalseTransactionsConfig;
 use crate::decode::{hours_ms, Event, Millis, OrderPlaced, Review};
@@ -34,9 +34,9 @@ pub struct State {
     /// Event time of the last order that has a brushing check scheduled.
     checked_up_to: Option<Millis>,
     /// Each buyer's order times in the window.
-    buyers: HashMap<Box<str>, VecDeque<Millis>>,
+    buyers: Map<Box<str>, VecDeque<Millis>>,
     /// Buyers at or over the repeat threshold, with the last time they were.
-    repeaters: HashMap<Box<str>, Millis>,
+    repeaters: Map<Box<str>, Millis>,
     scanless: RateWindow<Box<str>>,
     cluster: TimedLog<(Box<str>, Box<str>)>,
 }
@@ -151,7 +151,7 @@ pub fn on_brushing_check(
         return;
     }
     let k = cfg.brushing_min_orders_per_buyer as usize;
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut counts: Map<&str, usize> = Map::default();
     let mut best: Option<(usize, usize, usize)> = None; // (start index, orders, unique)
     for i in (0..orders.len()).rev() {
         *counts.entry(&orders[i].1 .0).or_default() += 1;

@@ -29,6 +29,13 @@ use crate::decode::{hours_ms, Body, Event, Millis};
 use crate::window::TimerQueue;
 pub use state::{Market, OrderRec, SellerState};
 
+/// Hash map for keys that come from the input (seller, order, buyer ids). foldhash instead of the
+/// standard SipHash: several times cheaper on short ids, and still seeded at random per map, so a
+/// sender cannot prepare colliding ids offline (HashDoS). Iteration order is random either way.
+pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// The set counterpart of [`Map`].
+pub type Set<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 /// The rule families, in the order reports list them.
 pub const FAMILIES: [&str; 9] = [
     "fake_shipment",
@@ -182,7 +189,7 @@ pub struct Detector {
     cfg: Config,
     carriers: tracking::CarrierRegistry,
     /// Boxed: the table keeps 2× spare slots, and a slot holding the 1.7 KB state inline wastes them.
-    sellers: HashMap<Box<str>, Box<SellerState>>,
+    sellers: Map<Box<str>, Box<SellerState>>,
     market: Market,
     timers: TimerQueue<Timer>,
     cooldowns: Cooldowns,
@@ -207,7 +214,7 @@ impl Detector {
             market: Market::new(cfg),
             cfg: cfg.clone(),
             carriers,
-            sellers: HashMap::new(),
+            sellers: Map::default(),
             timers: TimerQueue::default(),
             cooldowns: Cooldowns::new(&cfg.alerts),
             sweeps: sweep::Sweeps::new(cfg, Cooldowns::new(&cfg.alerts).longest()),

@@ -3,7 +3,6 @@
 //! it. Seller alert: ≥ `min_unanswered` turns unanswered in time and ≥ `min_ratio` of the turns in
 //! the window. Further buyer messages while a turn is open do not restart its clock.
 
-use std::collections::HashMap;
 
 use serde_json::json;
 
@@ -18,9 +17,9 @@ use crate::window::{RateWindow, Span};
 #[derive(Debug, Default)]
 pub struct State {
     /// Open turns: conversation → time of the first unanswered buyer message.
-    open: HashMap<Box<str>, Millis>,
+    open: super::Map<Box<str>, Millis>,
     /// Turns answered before their deadline fired (conversation, opened): the timer counts them.
-    answered: std::collections::HashSet<(Box<str>, Millis)>,
+    answered: super::Set<(Box<str>, Millis)>,
     window: RateWindow<(Box<str>, Millis)>,
 }
 
