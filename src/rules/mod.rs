@@ -279,12 +279,24 @@ impl Detector {
     /// Process one event read from `partition` (in event-time order); alerts are appended to `out`.
     pub fn on_event_from(&mut self, partition: i32, ev: &Event, out: &mut Vec<Alert>) {
         self.maybe_sweep(ev.ts);
-        if self.sellers.len() >= self.cfg.state.max_sellers && !self.sellers.contains_key(&ev.seller_id) {
-            self.evict_least_recent();
-        }
-        self.catch_up(&ev.seller_id);
+        // One probe of the seller map for a known seller; the id is copied only for a new one.
         let last_sweep = self.sweeps.last;
-        let seller = self.sellers.entry(ev.seller_id.clone()).or_insert_with(|| Box::new(SellerState::new(last_sweep)));
+        let seller = match self.sellers.get_mut(&*ev.seller_id) {
+            Some(s) => {
+                if sweep::catch_up_state(&self.cfg, &self.sweeps, s) {
+                    // Nothing was left: as if evicted and seen anew.
+                    **s = SellerState::new(last_sweep);
+                    self.stats.sellers_evicted += 1;
+                }
+                s
+            }
+            None => {
+                if self.sellers.len() >= self.cfg.state.max_sellers {
+                    self.evict_least_recent();
+                }
+                self.sellers.entry(ev.seller_id.clone()).or_insert_with(|| Box::new(SellerState::new(last_sweep)))
+            }
+        };
         seller.partition = partition;
         seller.last_ts = seller.last_ts.max(ev.ts);
         seller.standing.seen(ev.ts);
@@ -410,10 +422,17 @@ impl Detector {
             Body::SellerReply { conversation_id } => slow_response::on_reply(seller, conversation_id),
         }
         self.sweeps.note(sid, seller);
-        if let Some(block) = ring_block {
-            self.on_ring(&block, ev, out);
+        match ring_block {
+            None if self.cfg.standing.enabled => {
+                self.standing_out.extend(seller.standing.publish(&self.standing, sid, ev.ts));
+            }
+            None => {}
+            // The ring may alert this seller too: its standing is published after that.
+            Some(block) => {
+                self.on_ring(&block, ev, out);
+                self.publish_standing(&ev.seller_id, ev.ts);
+            }
         }
-        self.publish_standing(&ev.seller_id, ev.ts);
     }
 
     fn on_ring(&mut self, block: &ring::Block, ev: &Event, out: &mut Vec<Alert>) {
@@ -458,21 +477,25 @@ impl Detector {
     pub fn fire_timers(&mut self, upto: Millis, out: &mut Vec<Alert>) {
         while let Some((due, timer)) = self.timers.pop_due(upto) {
             self.stats.timers_fired += 1;
-            let who: Box<str> = timer.seller().into();
-            self.catch_up(&who);
-            let Some(state) = self.sellers.get_mut(&who) else { continue };
+            let who = timer.seller();
+            let Some(state) = self.sellers.get_mut(who) else { continue };
+            if sweep::catch_up_state(&self.cfg, &self.sweeps, state) {
+                self.sellers.remove(who);
+                self.stats.sellers_evicted += 1;
+                continue;
+            }
             let mut em = Emitter { cooldowns: &self.cooldowns, out, suppressed: &mut self.stats.suppressed_by_rule };
             let cfg = &self.cfg;
-            match timer {
+            match &timer {
                 Timer::ScanDeadline { seller, order_id, shipped_event } => {
-                    fake_shipment::on_scan_deadline(cfg, state, &seller, &order_id, &shipped_event, due, &mut em);
+                    fake_shipment::on_scan_deadline(cfg, state, seller, order_id, shipped_event, due, &mut em);
                 }
                 Timer::DispatchDeadline { seller, order_id, placed_event } => {
                     if let Some(on_time) = late_dispatch::on_due(
                         &cfg.late_dispatch,
                         state,
-                        &seller,
-                        (&order_id, &placed_event),
+                        seller,
+                        (order_id, placed_event),
                         due,
                         &mut em,
                     ) {
@@ -480,19 +503,21 @@ impl Detector {
                     }
                 }
                 Timer::ReplyDeadline { seller, conversation, opened, message_event } => {
-                    let turn = (&*conversation, opened, &*message_event);
+                    let turn = (&**conversation, *opened, &**message_event);
                     if let Some(answered) =
-                        slow_response::on_deadline(&cfg.slow_response, state, &seller, turn, due, &mut em)
+                        slow_response::on_deadline(&cfg.slow_response, state, seller, turn, due, &mut em)
                     {
                         state.standing_at(due).turn(&cfg.standing, due, answered);
                     }
                 }
                 Timer::BrushingCheck { seller } => {
-                    false_transactions::on_brushing_check(&cfg.false_transactions, state, &seller, due, &mut em);
+                    false_transactions::on_brushing_check(&cfg.false_transactions, state, seller, due, &mut em);
                 }
             }
-            self.sweeps.note(&who, state);
-            self.publish_standing(&who, due);
+            self.sweeps.note(who, state);
+            if cfg.standing.enabled {
+                self.standing_out.extend(state.standing.publish(&self.standing, who, due));
+            }
         }
     }
 
