@@ -220,7 +220,10 @@ pub fn on_delivered(
     }
     st.flag(ev.ts, order_id.into());
     let counts = st.counts(sp, ev.ts);
-    let items = st.flagged.iter().map(|(t, o)| json!({ "order_id": &**o, "delivered_at": rfc3339(*t) })).collect();
+    let items = |s: &SellerState| {
+        let flagged = s.false_transactions.scanless.flagged.iter();
+        flagged.map(|(t, o)| json!({ "order_id": &**o, "delivered_at": rfc3339(*t) })).collect()
+    };
     let policy = RatePolicy {
         rule: "false_transactions.scanless_delivery",
         window_hours: cfg.window_hours,
@@ -232,9 +235,7 @@ pub fn on_delivered(
         // A parcel delivered with no scan at all is not something honest sellers do now and then.
         chance: None,
     };
-    if let Some(f) = policy.finding(seller_id, counts, items, ev.event_id.to_string(), ev.ts) {
-        em.emit(seller_id, seller, f);
-    }
+    policy.emit(em, seller, seller_id, counts, items, || ev.event_id.to_string(), ev.ts);
 }
 
 /// A five-star review: from a new account that bought the seller's cheapest item?

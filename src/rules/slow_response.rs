@@ -89,12 +89,10 @@ pub fn on_deadline(
     }
     st.window.flag(due, (conversation.into(), opened));
     let counts = st.window.counts(span(cfg), due);
-    let items = st
-        .window
-        .flagged
-        .iter()
-        .map(|(_, (c, o))| json!({ "conversation_id": &**c, "buyer_message_at": rfc3339(*o) }))
-        .collect();
+    let items = |s: &SellerState| {
+        let flagged = s.slow_response.window.flagged.iter();
+        flagged.map(|(_, (c, o))| json!({ "conversation_id": &**c, "buyer_message_at": rfc3339(*o) })).collect()
+    };
     let policy = RatePolicy {
         rule: "slow_response",
         window_hours: cfg.window_hours,
@@ -105,8 +103,6 @@ pub fn on_deadline(
         out_of: "buyer messages",
         chance: Some((cfg.honest_rate, cfg.max_chance)),
     };
-    if let Some(f) = policy.finding(seller_id, counts, items, format!("{message_event}#no_reply"), due) {
-        em.emit(seller_id, seller, f);
-    }
+    policy.emit(em, seller, seller_id, counts, items, || format!("{message_event}#no_reply"), due);
     Some(false)
 }
