@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::policy::{excess, round3, RatePolicy};
 use super::state::SellerState;
-use super::{Emitter, Finding, Map};
+use super::{Emitter, Finding, Map, Set};
 use crate::alert::rfc3339;
 use crate::config::FalseTransactionsConfig;
 use crate::decode::{hours_ms, Event, Millis, OrderPlaced, Review};
@@ -100,7 +100,11 @@ pub fn on_order(
     });
 
     let len = hours_ms(cfg.window_hours);
-    let q = st.buyers.entry(o.buyer_id.clone()).or_default();
+    // The buyer id is copied only for a buyer new to the window.
+    let q = match st.buyers.get_mut(&*o.buyer_id) {
+        Some(q) => q,
+        None => st.buyers.entry(o.buyer_id.clone()).or_default(),
+    };
     q.push_back(ev.ts);
     while q.front().is_some_and(|t| *t <= ev.ts - len) {
         q.pop_front();
@@ -146,31 +150,20 @@ pub fn on_brushing_check(
     let st = &mut seller.false_transactions;
     // Keep [end − window, end]: the interval is closed at both ends.
     st.recent.expire(window + 1, end);
-    let orders: Vec<&(Millis, OrderOf)> = st.recent.iter().filter(|(t, _)| *t <= end).collect();
-    if orders.last().is_none_or(|(t, _)| *t != end) {
+    let k = cfg.brushing_min_orders_per_buyer as usize;
+    let Some((n, unique)) = worst_run(&st.recent, end, k) else { return };
+    let ratio = n as f64 / unique as f64;
+    let score = excess(ratio, k as f64);
+    let rule = "false_transactions.order_brushing";
+    if em.suppressed(seller, rule, end, cfg.severity.severity(score)) {
         return;
     }
-    let k = cfg.brushing_min_orders_per_buyer as usize;
-    let mut counts: Map<&str, usize> = Map::default();
-    let mut best: Option<(usize, usize, usize)> = None; // (start index, orders, unique)
-    for i in (0..orders.len()).rev() {
-        *counts.entry(&orders[i].1 .0).or_default() += 1;
-        let starts_group = i == 0 || orders[i - 1].0 < orders[i].0;
-        let n = orders.len() - i;
-        if starts_group && n >= k * counts.len() {
-            let better = best.is_none_or(|(_, bn, bu)| n * bu > bn * counts.len());
-            if better {
-                best = Some((i, n, counts.len()));
-            }
-        }
-    }
-    let Some((start, n, unique)) = best else { return };
-    let run = &orders[start..];
+    let mut run: Vec<&(Millis, OrderOf)> = up_to(&seller.false_transactions.recent, end).take(n).collect();
+    run.reverse();
     let mut by_buyer: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, (b, _)) in run.iter().copied() {
         *by_buyer.entry(b).or_default() += 1;
     }
-    let ratio = n as f64 / unique as f64;
     let evidence = json!({
         "interval_start": rfc3339(run[0].0),
         "interval_end": rfc3339(end),
@@ -186,12 +179,11 @@ pub fn on_brushing_check(
         rfc3339(run[0].0),
         rfc3339(end)
     );
-    let score = excess(ratio, k as f64);
     em.emit(
         seller_id,
         seller,
         Finding {
-            rule: "false_transactions.order_brushing",
+            rule,
             score,
             severity: cfg.severity.severity(score),
             trigger: format!("order_brushing@{end}"),
@@ -200,6 +192,37 @@ pub fn on_brushing_check(
             message,
         },
     );
+}
+
+/// Orders up to `end`, newest first (later ones may already be in when events came out of order).
+fn up_to(recent: &TimedLog<OrderOf>, end: Millis) -> impl Iterator<Item = &(Millis, OrderOf)> {
+    recent.iter().rev().skip_while(move |(t, _)| *t > end)
+}
+
+/// Of the runs of orders ending at `end` (an order must be at `end`) that start with a whole
+/// same-time group and have ≥ `k` orders per buyer, the one with the most orders per buyer (the
+/// shortest on a tie): (orders, unique buyers).
+fn worst_run(recent: &TimedLog<OrderOf>, end: Millis, k: usize) -> Option<(usize, usize)> {
+    let mut newest_first = up_to(recent, end).peekable();
+    if newest_first.peek().is_none_or(|(t, _)| *t != end) {
+        return None;
+    }
+    // Sized once: growing the set from empty cost more than the scan itself.
+    let mut buyers = Set::<&str>::with_capacity_and_hasher(recent.len(), Default::default());
+    let mut n = 0;
+    let mut best: Option<(usize, usize)> = None;
+    while let Some((t, (buyer, _))) = newest_first.next() {
+        buyers.insert(buyer);
+        n += 1;
+        let starts_group = newest_first.peek().is_none_or(|(older, _)| older < t);
+        if starts_group && n >= k * buyers.len() {
+            let better = best.is_none_or(|(bn, bu)| n * bu > bn * buyers.len());
+            if better {
+                best = Some((n, buyers.len()));
+            }
+        }
+    }
+    best
 }
 
 /// A buyer confirmed delivery: was the parcel ever scanned by a carrier?
