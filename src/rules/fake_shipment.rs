@@ -110,17 +110,19 @@ pub fn on_shipped(
         }
         _ => None,
     };
-    let flag = Flagged {
-        order_id: s.order_id.clone(),
-        tracking_number: number.into_boxed_str(),
-        carrier: s.carrier.clone(),
-        invalid: (!verdict.is_valid()).then_some(verdict),
-        reused_by: reused.map(|u| (u.order_id, u.seller_id)),
-        method,
-        no_scan: false,
-    };
-    let tracking_ok = flag.invalid.is_none() && flag.reused_by.is_none();
-    if !tracking_ok || flag.method.is_some() {
+    let invalid = (!verdict.is_valid()).then_some(verdict);
+    let tracking_ok = invalid.is_none() && reused.is_none();
+    // Most shipments are clean: the record (with its copied ids) is built only for a flagged one.
+    if !tracking_ok || method.is_some() {
+        let flag = Flagged {
+            order_id: s.order_id.clone(),
+            tracking_number: number.into_boxed_str(),
+            carrier: s.carrier.clone(),
+            invalid,
+            reused_by: reused.map(|u| (u.order_id, u.seller_id)),
+            method,
+            no_scan: false,
+        };
         seller.fake_shipment.window.flag(ev.ts, flag);
         evaluate(fc, seller, seller_id, ev.ts, ev.event_id.to_string(), em);
     }
