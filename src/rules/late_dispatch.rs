@@ -56,7 +56,9 @@ pub fn on_due(
     let counts = st.counts(span(cfg), due);
     let items = |s: &SellerState| {
         let flagged = s.late_dispatch.window.flagged.iter();
-        flagged.map(|(t, (o, p))| json!({ "order_id": &**o, "placed_at": rfc3339(*p), "due_at": rfc3339(*t) })).collect()
+        flagged
+            .map(|(t, (o, p))| json!({ "order_id": &**o, "placed_at": rfc3339(*p), "due_at": rfc3339(*t) }))
+            .collect()
     };
     let policy = RatePolicy {
         rule: "late_dispatch",

@@ -85,7 +85,8 @@ impl RatePolicy<'_> {
             self.min_count,
             self.min_ratio * 100.0
         );
-        let f = super::Finding { rule: self.rule, score, severity, trigger: trigger(), event_time: now, evidence, message };
+        let f =
+            super::Finding { rule: self.rule, score, severity, trigger: trigger(), event_time: now, evidence, message };
         em.emit(seller_id, seller, f);
     }
 }

@@ -3,7 +3,6 @@
 //! it. Seller alert: ≥ `min_unanswered` turns unanswered in time and ≥ `min_ratio` of the turns in
 //! the window. Further buyer messages while a turn is open do not restart its clock.
 
-
 use serde_json::json;
 
 use super::policy::RatePolicy;
