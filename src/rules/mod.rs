@@ -19,6 +19,7 @@ pub mod small_parcel;
 pub mod standing;
 pub mod state;
 mod sweep;
+pub mod timer;
 pub mod tracking;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ use crate::config::Config;
 use crate::decode::{hours_ms, Body, Event, Millis};
 use crate::window::TimerQueue;
 pub use state::{Market, OrderRec, SellerState};
+pub use timer::{Timer, TimerKind};
 
 /// Hash map for keys that come from the input (seller, order, buyer ids). foldhash instead of the
 /// standard SipHash: several times cheaper on short ids, and still seeded at random per map, so a
@@ -147,31 +149,6 @@ impl Emitter<'_> {
             evidence: f.evidence,
             message: f.message,
         });
-    }
-}
-
-/// Timers the families schedule; ordered so that ties fire deterministically.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Timer {
-    /// `fake_shipment`: has the carrier scanned this shipment yet?
-    ScanDeadline { seller: Box<str>, order_id: Box<str>, shipped_event: Box<str> },
-    /// `late_dispatch`: has this order shipped by its promised time?
-    DispatchDeadline { seller: Box<str>, order_id: Box<str>, placed_event: Box<str> },
-    /// `slow_response`: was this buyer message answered in time?
-    ReplyDeadline { seller: Box<str>, conversation: Box<str>, opened: Millis, message_event: Box<str> },
-    /// `false_transactions.order_brushing`: every order up to this time is in; check the intervals
-    /// ending at the last of them.
-    BrushingCheck { seller: Box<str> },
-}
-
-impl Timer {
-    fn seller(&self) -> &str {
-        match self {
-            Timer::ScanDeadline { seller, .. }
-            | Timer::DispatchDeadline { seller, .. }
-            | Timer::ReplyDeadline { seller, .. }
-            | Timer::BrushingCheck { seller } => seller,
-        }
     }
 }
 
@@ -326,16 +303,13 @@ impl Detector {
                 if cfg.false_transactions.enabled {
                     if let Some(at) = false_transactions::on_order(&cfg.false_transactions, seller, sid, ev, o, &mut em)
                     {
-                        self.timers.schedule(at, Timer::BrushingCheck { seller: ev.seller_id.clone() });
+                        self.timers.schedule(at, Timer::for_seller(TimerKind::BrushingCheck, sid));
                     }
                 }
                 // Always scheduled: the standing's on-time rate needs it even with the rule off.
-                {
-                    let due = ev.ts + hours_ms(o.promised_dispatch_hours as f64);
-                    let (seller, order_id, placed_event) =
-                        (ev.seller_id.clone(), o.order_id.clone(), ev.event_id.clone());
-                    self.timers.schedule(due, Timer::DispatchDeadline { seller, order_id, placed_event });
-                }
+                let due = ev.ts + hours_ms(o.promised_dispatch_hours as f64);
+                let timer = Timer::new(TimerKind::DispatchDeadline, sid, &o.order_id, 0, &ev.event_id);
+                self.timers.schedule(due, timer);
                 seller.orders.insert(o, ev.ts);
             }
             Body::OrderShipped(s) => {
@@ -343,14 +317,8 @@ impl Detector {
                     let (due, tracking_ok) =
                         fake_shipment::on_shipped(cfg, &self.carriers, market, seller, sid, ev, s, &mut em);
                     seller.standing_at(ev.ts).shipment(sc, ev.ts, tracking_ok);
-                    self.timers.schedule(
-                        due,
-                        Timer::ScanDeadline {
-                            seller: ev.seller_id.clone(),
-                            order_id: s.order_id.clone(),
-                            shipped_event: ev.event_id.clone(),
-                        },
-                    );
+                    let timer = Timer::new(TimerKind::ScanDeadline, sid, &s.order_id, 0, &ev.event_id);
+                    self.timers.schedule(due, timer);
                 }
                 seller.orders.mark_shipped(s, ev.ts);
             }
@@ -407,15 +375,8 @@ impl Detector {
                     if let Some(due) =
                         slow_response::on_buyer_message(&cfg.slow_response, seller, conversation_id, ev.ts)
                     {
-                        self.timers.schedule(
-                            due,
-                            Timer::ReplyDeadline {
-                                seller: ev.seller_id.clone(),
-                                conversation: conversation_id.clone(),
-                                opened: ev.ts,
-                                message_event: ev.event_id.clone(),
-                            },
-                        );
+                        let timer = Timer::new(TimerKind::ReplyDeadline, sid, conversation_id, ev.ts, &ev.event_id);
+                        self.timers.schedule(due, timer);
                     }
                 }
             }
@@ -486,32 +447,28 @@ impl Detector {
             }
             let mut em = Emitter { cooldowns: &self.cooldowns, out, suppressed: &mut self.stats.suppressed_by_rule };
             let cfg = &self.cfg;
-            match &timer {
-                Timer::ScanDeadline { seller, order_id, shipped_event } => {
-                    fake_shipment::on_scan_deadline(cfg, state, seller, order_id, shipped_event, due, &mut em);
+            let (subject, event) = (timer.subject(), timer.event());
+            match timer.kind {
+                TimerKind::ScanDeadline => {
+                    fake_shipment::on_scan_deadline(cfg, state, who, subject, event, due, &mut em);
                 }
-                Timer::DispatchDeadline { seller, order_id, placed_event } => {
-                    if let Some(on_time) = late_dispatch::on_due(
-                        &cfg.late_dispatch,
-                        state,
-                        seller,
-                        (order_id, placed_event),
-                        due,
-                        &mut em,
-                    ) {
+                TimerKind::DispatchDeadline => {
+                    if let Some(on_time) =
+                        late_dispatch::on_due(&cfg.late_dispatch, state, who, (subject, event), due, &mut em)
+                    {
                         state.standing_at(due).due(&cfg.standing, due, on_time);
                     }
                 }
-                Timer::ReplyDeadline { seller, conversation, opened, message_event } => {
-                    let turn = (&**conversation, *opened, &**message_event);
+                TimerKind::ReplyDeadline => {
+                    let turn = (subject, timer.opened, event);
                     if let Some(answered) =
-                        slow_response::on_deadline(&cfg.slow_response, state, seller, turn, due, &mut em)
+                        slow_response::on_deadline(&cfg.slow_response, state, who, turn, due, &mut em)
                     {
                         state.standing_at(due).turn(&cfg.standing, due, answered);
                     }
                 }
-                Timer::BrushingCheck { seller } => {
-                    false_transactions::on_brushing_check(&cfg.false_transactions, state, seller, due, &mut em);
+                TimerKind::BrushingCheck => {
+                    false_transactions::on_brushing_check(&cfg.false_transactions, state, who, due, &mut em);
                 }
             }
             self.sweeps.note(who, state);
