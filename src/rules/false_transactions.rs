@@ -35,6 +35,9 @@ pub struct State {
     checked_up_to: Option<Millis>,
     /// Each buyer's order times in the window.
     buyers: Map<Box<str>, VecDeque<Millis>>,
+    /// At most the earliest front of the `buyers` queues (`None`: unknown): lets a sweep skip the
+    /// pass over every buyer when nothing can have left the window, as is usual hour to hour.
+    buyers_front_bound: Option<Millis>,
     /// Buyers at or over the repeat threshold, with the last time they were.
     repeaters: Map<Box<str>, Millis>,
     scanless: RateWindow<Box<str>>,
@@ -45,12 +48,17 @@ impl State {
     pub fn sweep(&mut self, s: &Spans, now: Millis) -> bool {
         let len = s.window_ms;
         self.recent.expire(s.recent_ms, now);
-        self.buyers.retain(|_, q| {
-            while q.front().is_some_and(|t| *t <= now - len) {
-                q.pop_front();
-            }
-            !q.is_empty()
-        });
+        if self.buyers_front_bound.is_none_or(|b| b <= now - len) {
+            let mut bound = Millis::MAX;
+            self.buyers.retain(|_, q| {
+                while q.front().is_some_and(|t| *t <= now - len) {
+                    q.pop_front();
+                }
+                bound = q.front().map_or(bound, |t| bound.min(*t));
+                !q.is_empty()
+            });
+            self.buyers_front_bound = Some(bound);
+        }
         self.repeaters.retain(|_, t| *t > now - len);
         self.cluster.expire(len, now);
         let scanless = self.scanless.sweep(s.scanless, now);
@@ -106,6 +114,10 @@ pub fn on_order(
         None => st.buyers.entry(o.buyer_id.clone()).or_default(),
     };
     q.push_back(ev.ts);
+    // Only a new queue's front is this order (a late one can be older than every other front).
+    if q.len() == 1 {
+        st.buyers_front_bound = st.buyers_front_bound.map(|b| b.min(ev.ts));
+    }
     while q.front().is_some_and(|t| *t <= ev.ts - len) {
         q.pop_front();
     }
