@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::policy::{count_and_ratio, round3};
 use super::state::SellerState;
-use super::tracking::{normalize, CarrierRegistry, TrackingVerdict};
+use super::tracking::{normalize_cow, CarrierRegistry, TrackingVerdict};
 use super::{Emitter, Finding};
 use crate::config::{Config, FakeShipmentConfig};
 use crate::decode::{hours_ms, Event, Millis, OrderShipped};
@@ -102,7 +102,7 @@ pub fn on_shipped(
     seller.fake_shipment.window.count_total(span(fc), ev.ts);
 
     let verdict = carriers.check(&s.carrier, &s.tracking_number);
-    let number = normalize(&s.tracking_number);
+    let number = normalize_cow(&s.tracking_number);
     let reused = market.use_tracking(&number, &s.order_id, seller_id, ev.ts);
     let method = match seller.orders.get(&s.order_id).and_then(|o| o.shipping_method.as_deref()) {
         Some(chosen) if fc.check_shipping_method && !chosen.eq_ignore_ascii_case(&s.shipping_method) => {
@@ -116,7 +116,7 @@ pub fn on_shipped(
     if !tracking_ok || method.is_some() {
         let flag = Flagged {
             order_id: s.order_id.clone(),
-            tracking_number: number.into_boxed_str(),
+            tracking_number: number.into(),
             carrier: s.carrier.clone(),
             invalid,
             reused_by: reused.map(|u| (u.order_id, u.seller_id)),

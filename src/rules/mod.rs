@@ -242,7 +242,7 @@ impl Detector {
             Body::Listing(l) => price_dumping::feed_baseline(&cfg.price_dumping, market, l, ev.ts),
             Body::OrderPlaced(o) if cfg.shipping_fee_inflation.enabled => shipping_fee::observe(cfg, market, o, ev.ts),
             Body::OrderShipped(s) if cfg.fake_shipment.enabled => {
-                let number = tracking::normalize(&s.tracking_number);
+                let number = tracking::normalize_cow(&s.tracking_number);
                 market.use_tracking(&number, &s.order_id, &ev.seller_id, ev.ts);
             }
             Body::Review(r) => ring_block = ring_check(cfg, market, ev, r),
