@@ -165,6 +165,7 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// In declaration order, so `t as usize` indexes per-type tables.
     pub const ALL: [EventType; 10] = [
         Self::Listing,
         Self::OrderPlaced,

@@ -6,6 +6,7 @@
 //! ignored, as the contract says.
 
 pub mod event;
+mod rfc3339;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -273,9 +274,9 @@ struct Checker<'r, 'a> {
 impl Checker<'_, '_> {
     fn event(&self) -> Result<Event, DecodeError> {
         let r = self.raw;
-        let kind = self.string("type", &r.kind, self.limits.max_id_bytes)?;
-        let event_type = EventType::parse(&kind)
-            .ok_or_else(|| err(RejectReason::UnknownType, format!("unknown event type `{}`", truncate(&kind))))?;
+        let kind = self.str_of("type", &r.kind, self.limits.max_id_bytes)?;
+        let event_type = EventType::parse(kind)
+            .ok_or_else(|| err(RejectReason::UnknownType, format!("unknown event type `{}`", truncate(kind))))?;
         let event_id = self.id("event_id", &r.event_id)?;
         let seller_id = self.id("seller_id", &r.seller_id)?;
         let ts = self.time("ts", &r.ts)?.ok_or_else(|| missing("ts", event_type))?;
@@ -286,6 +287,8 @@ impl Checker<'_, '_> {
     fn body(&self, t: EventType) -> Result<Body, DecodeError> {
         let r = self.raw;
         let req = |name: &'static str, v: &Option<Cow<str>>| self.req_id(name, v, t);
+        // Fields only matched against a closed set are checked the same way but not copied.
+        let req_str = |name: &'static str, v| self.req_str(name, v, t);
         Ok(match t {
             EventType::Listing => {
                 let rate = self.rate()?;
@@ -353,15 +356,15 @@ impl Checker<'_, '_> {
                 shipping_method: req("shipping_method", &r.shipping_method)?,
             }),
             EventType::TrackingScan => {
-                let status = req("status", &r.status)?;
+                let status = req_str("status", &r.status)?;
                 Body::TrackingScan(TrackingScan {
                     order_id: req("order_id", &r.order_id)?,
                     tracking_number: req("tracking_number", &r.tracking_number)?,
                     carrier: req("carrier", &r.carrier)?,
-                    status: ScanStatus::parse(&status).ok_or_else(|| {
+                    status: ScanStatus::parse(status).ok_or_else(|| {
                         err(
                             RejectReason::InvalidField,
-                            format!("field `status`: unknown scan status `{}`", truncate(&status)),
+                            format!("field `status`: unknown scan status `{}`", truncate(status)),
                         )
                     })?,
                     country: self.opt_id("country", &r.country)?,
@@ -369,13 +372,13 @@ impl Checker<'_, '_> {
             }
             EventType::OrderDelivered => Body::OrderDelivered { order_id: req("order_id", &r.order_id)? },
             EventType::OrderCancelled => {
-                let by = req("by", &r.by)?;
+                let by = req_str("by", &r.by)?;
                 Body::OrderCancelled {
                     order_id: req("order_id", &r.order_id)?,
-                    by: CancelledBy::parse(&by).ok_or_else(|| {
+                    by: CancelledBy::parse(by).ok_or_else(|| {
                         err(
                             RejectReason::InvalidField,
-                            format!("field `by`: `{}` is not buyer, seller or platform", truncate(&by)),
+                            format!("field `by`: `{}` is not buyer, seller or platform", truncate(by)),
                         )
                     })?,
                     reason: self.string("reason", &r.reason, self.limits.max_text_bytes)?.into(),
@@ -393,7 +396,7 @@ impl Checker<'_, '_> {
             }),
             EventType::DisputeOpened => Body::DisputeOpened {
                 order_id: req("order_id", &r.order_id)?,
-                reason: DisputeReason::parse(&self.string("reason", &r.reason, self.limits.max_text_bytes)?),
+                reason: DisputeReason::parse(self.str_of("reason", &r.reason, self.limits.max_text_bytes)?),
                 buyer_id: self.opt_id("buyer_id", &r.buyer_id)?,
             },
             EventType::BuyerMessage => Body::BuyerMessage {
@@ -406,27 +409,41 @@ impl Checker<'_, '_> {
         })
     }
 
-    fn string(&self, name: &str, v: &Option<Cow<str>>, max: usize) -> Result<String, DecodeError> {
+    /// A present string field within `max` bytes, borrowed: copied only by the callers that keep it.
+    fn str_of<'v>(&self, name: &str, v: &'v Option<Cow<str>>, max: usize) -> Result<&'v str, DecodeError> {
         let s = v.as_deref().ok_or_else(|| err(RejectReason::MissingField, format!("missing field `{name}`")))?;
         if s.len() > max {
             return Err(err(RejectReason::StringTooLong, format!("field `{name}` is {} bytes, limit {max}", s.len())));
         }
-        Ok(s.to_owned())
+        Ok(s)
     }
 
-    fn id(&self, name: &str, v: &Option<Cow<str>>) -> Result<Box<str>, DecodeError> {
-        let s = self.string(name, v, self.limits.max_id_bytes)?;
+    fn string(&self, name: &str, v: &Option<Cow<str>>, max: usize) -> Result<String, DecodeError> {
+        self.str_of(name, v, max).map(str::to_owned)
+    }
+
+    fn id_str<'v>(&self, name: &str, v: &'v Option<Cow<str>>) -> Result<&'v str, DecodeError> {
+        let s = self.str_of(name, v, self.limits.max_id_bytes)?;
         if s.is_empty() {
             return Err(err(RejectReason::InvalidField, format!("field `{name}` is empty")));
         }
-        Ok(s.into_boxed_str())
+        Ok(s)
     }
 
-    fn req_id(&self, name: &'static str, v: &Option<Cow<str>>, t: EventType) -> Result<Box<str>, DecodeError> {
+    fn id(&self, name: &str, v: &Option<Cow<str>>) -> Result<Box<str>, DecodeError> {
+        self.id_str(name, v).map(Box::from)
+    }
+
+    /// A required id-like field, borrowed.
+    fn req_str<'v>(&self, name: &'static str, v: &'v Option<Cow<str>>, t: EventType) -> Result<&'v str, DecodeError> {
         if v.is_none() {
             return Err(missing(name, t));
         }
-        self.id(name, v)
+        self.id_str(name, v)
+    }
+
+    fn req_id(&self, name: &'static str, v: &Option<Cow<str>>, t: EventType) -> Result<Box<str>, DecodeError> {
+        self.req_str(name, v, t).map(Box::from)
     }
 
     fn opt_id(&self, name: &str, v: &Option<Cow<str>>) -> Result<Option<Box<str>>, DecodeError> {
@@ -466,11 +483,20 @@ impl Checker<'_, '_> {
         match v {
             None => Ok(None),
             Some(RawTs::Millis(ms)) => Ok(Some(*ms)),
-            Some(RawTs::Text(s)) => chrono::DateTime::parse_from_rfc3339(s)
-                .map(|t| Some(t.timestamp_millis()))
-                .map_err(|e| bad(&format!("`{}` is not RFC 3339 with offset ({e})", truncate(s)))),
+            Some(RawTs::Text(s)) => match rfc3339::parse_utc_millis(s) {
+                Some(ms) => Ok(Some(ms)),
+                None => self.time_slow(name, s),
+            },
             Some(RawTs::Other) => Err(bad("must be an RFC 3339 string or integer epoch milliseconds")),
         }
+    }
+
+    /// Any other RFC 3339 form (offsets, …), and the wording of every timestamp error.
+    fn time_slow(&self, name: &str, s: &str) -> Result<Option<Millis>, DecodeError> {
+        chrono::DateTime::parse_from_rfc3339(s).map(|t| Some(t.timestamp_millis())).map_err(|e| {
+            let what = format!("`{}` is not RFC 3339 with offset ({e})", truncate(s));
+            err(RejectReason::InvalidTimestamp, format!("field `{name}`: {what}"))
+        })
     }
 }
 

@@ -36,6 +36,11 @@ fn order_placed_with_defaults_and_unknown_fields() {
 }
 
 #[test]
+fn event_types_index_their_table() {
+    assert!(EventType::ALL.iter().enumerate().all(|(i, t)| *t as usize == i));
+}
+
+#[test]
 fn ts_forms_agree() {
     let a = ok(
         r#"{"event_id":"e","type":"order_delivered","seller_id":"s","ts":"2026-01-05T11:00:00.123+01:00","order_id":"o"}"#,

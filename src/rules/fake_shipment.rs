@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::policy::{count_and_ratio, round3};
 use super::state::SellerState;
-use super::tracking::{normalize, CarrierRegistry, TrackingVerdict};
+use super::tracking::{normalize_cow, CarrierRegistry, TrackingVerdict};
 use super::{Emitter, Finding};
 use crate::config::{Config, FakeShipmentConfig};
 use crate::decode::{hours_ms, Event, Millis, OrderShipped};
@@ -102,7 +102,7 @@ pub fn on_shipped(
     seller.fake_shipment.make().window.count_total(span(fc), ev.ts);
 
     let verdict = carriers.check(&s.carrier, &s.tracking_number);
-    let number = normalize(&s.tracking_number);
+    let number = normalize_cow(&s.tracking_number);
     let reused = market.use_tracking(&number, &s.order_id, seller_id, ev.ts);
     let method = match seller.orders.get(&s.order_id).and_then(|o| o.shipping_method.as_deref()) {
         Some(chosen) if fc.check_shipping_method && !chosen.eq_ignore_ascii_case(&s.shipping_method) => {
@@ -110,17 +110,19 @@ pub fn on_shipped(
         }
         _ => None,
     };
-    let flag = Flagged {
-        order_id: s.order_id.clone(),
-        tracking_number: number.into_boxed_str(),
-        carrier: s.carrier.clone(),
-        invalid: (!verdict.is_valid()).then_some(verdict),
-        reused_by: reused.map(|u| (u.order_id, u.seller_id)),
-        method,
-        no_scan: false,
-    };
-    let tracking_ok = flag.invalid.is_none() && flag.reused_by.is_none();
-    if !tracking_ok || flag.method.is_some() {
+    let invalid = (!verdict.is_valid()).then_some(verdict);
+    let tracking_ok = invalid.is_none() && reused.is_none();
+    // Most shipments are clean: the record (with its copied ids) is built only for a flagged one.
+    if !tracking_ok || method.is_some() {
+        let flag = Flagged {
+            order_id: s.order_id.clone(),
+            tracking_number: number.into(),
+            carrier: s.carrier.clone(),
+            invalid,
+            reused_by: reused.map(|u| (u.order_id, u.seller_id)),
+            method,
+            no_scan: false,
+        };
         seller.fake_shipment.make().window.flag(ev.ts, flag);
         evaluate(fc, seller, seller_id, ev.ts, ev.event_id.to_string(), em);
     }

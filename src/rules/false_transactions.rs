@@ -12,13 +12,13 @@
 //! * `false_transactions.new_account_cluster`: new accounts buying the seller's cheapest item and
 //!   reviewing it five stars.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::json;
 
 use super::policy::{excess, round3, RatePolicy};
 use super::state::SellerState;
-use super::{Emitter, Finding};
+use super::{Emitter, Finding, Map, Set};
 use crate::alert::rfc3339;
 use crate::config::FalseTransactionsConfig;
 use crate::decode::{hours_ms, Event, Millis, OrderPlaced, Review};
@@ -40,9 +40,12 @@ struct Windows {
     /// Orders of the brushing window, exact.
     recent: TimedLog<OrderOf>,
     /// Each buyer's order times in the window.
-    buyers: HashMap<Box<str>, VecDeque<Millis>>,
+    buyers: Map<Box<str>, VecDeque<Millis>>,
+    /// At most the earliest front of the `buyers` queues (`None`: unknown): lets a sweep skip the
+    /// pass over every buyer when nothing can have left the window, as is usual hour to hour.
+    buyers_front_bound: Option<Millis>,
     /// Buyers at or over the repeat threshold, with the last time they were.
-    repeaters: HashMap<Box<str>, Millis>,
+    repeaters: Map<Box<str>, Millis>,
     scanless: RateWindow<Box<str>>,
     cluster: TimedLog<(Box<str>, Box<str>)>,
 }
@@ -57,12 +60,17 @@ impl Windows {
     fn sweep(&mut self, s: &Spans, now: Millis) -> bool {
         let len = s.window_ms;
         self.recent.expire(s.recent_ms, now);
-        self.buyers.retain(|_, q| {
-            while q.front().is_some_and(|t| *t <= now - len) {
-                q.pop_front();
-            }
-            !q.is_empty()
-        });
+        if self.buyers_front_bound.is_none_or(|b| b <= now - len) {
+            let mut bound = Millis::MAX;
+            self.buyers.retain(|_, q| {
+                while q.front().is_some_and(|t| *t <= now - len) {
+                    q.pop_front();
+                }
+                bound = q.front().map_or(bound, |t| bound.min(*t));
+                !q.is_empty()
+            });
+            self.buyers_front_bound = Some(bound);
+        }
         self.repeaters.retain(|_, t| *t > now - len);
         self.cluster.expire(len, now);
         let scanless = self.scanless.sweep(s.scanless, now);
@@ -113,8 +121,16 @@ pub fn on_order(
     st.recent.push(ev.ts, (o.buyer_id.clone(), o.order_id.clone()));
 
     let len = hours_ms(cfg.window_hours);
-    let q = st.buyers.entry(o.buyer_id.clone()).or_default();
+    // The buyer id is copied only for a buyer new to the window.
+    let q = match st.buyers.get_mut(&*o.buyer_id) {
+        Some(q) => q,
+        None => st.buyers.entry(o.buyer_id.clone()).or_default(),
+    };
     q.push_back(ev.ts);
+    // Only a new queue's front is this order (a late one can be older than every other front).
+    if q.len() == 1 {
+        st.buyers_front_bound = st.buyers_front_bound.map(|b| b.min(ev.ts));
+    }
     while q.front().is_some_and(|t| *t <= ev.ts - len) {
         q.pop_front();
     }
@@ -160,31 +176,21 @@ pub fn on_brushing_check(
     let Some(st) = seller.false_transactions.windows.get_mut() else { return };
     // Keep [end − window, end]: the interval is closed at both ends.
     st.recent.expire(window + 1, end);
-    let orders: Vec<&(Millis, OrderOf)> = st.recent.iter().filter(|(t, _)| *t <= end).collect();
-    if orders.last().is_none_or(|(t, _)| *t != end) {
+    let k = cfg.brushing_min_orders_per_buyer as usize;
+    let Some((n, unique)) = worst_run(&st.recent, end, k) else { return };
+    let ratio = n as f64 / unique as f64;
+    let score = excess(ratio, k as f64);
+    let rule = "false_transactions.order_brushing";
+    if em.suppressed(seller, rule, end, cfg.severity.severity(score)) {
         return;
     }
-    let k = cfg.brushing_min_orders_per_buyer as usize;
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    let mut best: Option<(usize, usize, usize)> = None; // (start index, orders, unique)
-    for i in (0..orders.len()).rev() {
-        *counts.entry(&orders[i].1 .0).or_default() += 1;
-        let starts_group = i == 0 || orders[i - 1].0 < orders[i].0;
-        let n = orders.len() - i;
-        if starts_group && n >= k * counts.len() {
-            let better = best.is_none_or(|(_, bn, bu)| n * bu > bn * counts.len());
-            if better {
-                best = Some((i, n, counts.len()));
-            }
-        }
-    }
-    let Some((start, n, unique)) = best else { return };
-    let run = &orders[start..];
+    let Some(w) = seller.false_transactions.windows.get() else { return };
+    let mut run: Vec<&(Millis, OrderOf)> = up_to(&w.recent, end).take(n).collect();
+    run.reverse();
     let mut by_buyer: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, (b, _)) in run.iter().copied() {
         *by_buyer.entry(b).or_default() += 1;
     }
-    let ratio = n as f64 / unique as f64;
     let evidence = json!({
         "interval_start": rfc3339(run[0].0),
         "interval_end": rfc3339(end),
@@ -200,12 +206,11 @@ pub fn on_brushing_check(
         rfc3339(run[0].0),
         rfc3339(end)
     );
-    let score = excess(ratio, k as f64);
     em.emit(
         seller_id,
         seller,
         Finding {
-            rule: "false_transactions.order_brushing",
+            rule,
             score,
             severity: cfg.severity.severity(score),
             trigger: format!("order_brushing@{end}"),
@@ -214,6 +219,37 @@ pub fn on_brushing_check(
             message,
         },
     );
+}
+
+/// Orders up to `end`, newest first (later ones may already be in when events came out of order).
+fn up_to(recent: &TimedLog<OrderOf>, end: Millis) -> impl Iterator<Item = &(Millis, OrderOf)> {
+    recent.iter().rev().skip_while(move |(t, _)| *t > end)
+}
+
+/// Of the runs of orders ending at `end` (an order must be at `end`) that start with a whole
+/// same-time group and have ≥ `k` orders per buyer, the one with the most orders per buyer (the
+/// shortest on a tie): (orders, unique buyers).
+fn worst_run(recent: &TimedLog<OrderOf>, end: Millis, k: usize) -> Option<(usize, usize)> {
+    let mut newest_first = up_to(recent, end).peekable();
+    if newest_first.peek().is_none_or(|(t, _)| *t != end) {
+        return None;
+    }
+    // Sized once: growing the set from empty cost more than the scan itself.
+    let mut buyers = Set::<&str>::with_capacity_and_hasher(recent.len(), Default::default());
+    let mut n = 0;
+    let mut best: Option<(usize, usize)> = None;
+    while let Some((t, (buyer, _))) = newest_first.next() {
+        buyers.insert(buyer);
+        n += 1;
+        let starts_group = newest_first.peek().is_none_or(|(older, _)| older < t);
+        if starts_group && n >= k * buyers.len() {
+            let better = best.is_none_or(|(bn, bu)| n * bu > bn * buyers.len());
+            if better {
+                best = Some((n, buyers.len()));
+            }
+        }
+    }
+    best
 }
 
 /// A buyer confirmed delivery: was the parcel ever scanned by a carrier?
@@ -234,7 +270,10 @@ pub fn on_delivered(
     }
     st.flag(ev.ts, order_id.into());
     let counts = st.counts(sp, ev.ts);
-    let items = st.flagged.iter().map(|(t, o)| json!({ "order_id": &**o, "delivered_at": rfc3339(*t) })).collect();
+    let items = |s: &SellerState| {
+        let flagged = s.false_transactions.windows.get().into_iter().flat_map(|w| w.scanless.flagged.iter());
+        flagged.map(|(t, o)| json!({ "order_id": &**o, "delivered_at": rfc3339(*t) })).collect()
+    };
     let policy = RatePolicy {
         rule: "false_transactions.scanless_delivery",
         window_hours: cfg.window_hours,
@@ -246,9 +285,7 @@ pub fn on_delivered(
         // A parcel delivered with no scan at all is not something honest sellers do now and then.
         chance: None,
     };
-    if let Some(f) = policy.finding(seller_id, counts, items, ev.event_id.to_string(), ev.ts) {
-        em.emit(seller_id, seller, f);
-    }
+    policy.emit(em, seller, seller_id, counts, items, || ev.event_id.to_string(), ev.ts);
 }
 
 /// A five-star review: from a new account that bought the seller's cheapest item?

@@ -54,11 +54,12 @@ pub fn on_due(
     }
     st.flag(due, (order_id.into(), placed));
     let counts = st.counts(span(cfg), due);
-    let items = st
-        .flagged
-        .iter()
-        .map(|(t, (o, p))| json!({ "order_id": &**o, "placed_at": rfc3339(*p), "due_at": rfc3339(*t) }))
-        .collect();
+    let items = |s: &SellerState| {
+        let flagged = s.late_dispatch.get().into_iter().flat_map(|st| st.window.flagged.iter());
+        flagged
+            .map(|(t, (o, p))| json!({ "order_id": &**o, "placed_at": rfc3339(*p), "due_at": rfc3339(*t) }))
+            .collect()
+    };
     let policy = RatePolicy {
         rule: "late_dispatch",
         window_hours: cfg.window_hours,
@@ -69,8 +70,6 @@ pub fn on_due(
         out_of: "orders that fell due",
         chance: Some((cfg.honest_rate, cfg.max_chance)),
     };
-    if let Some(f) = policy.finding(seller_id, counts, items, format!("{placed_event}#late"), due) {
-        em.emit(seller_id, seller, f);
-    }
+    policy.emit(em, seller, seller_id, counts, items, || format!("{placed_event}#late"), due);
     Some(false)
 }

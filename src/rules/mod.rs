@@ -19,6 +19,7 @@ pub mod small_parcel;
 pub mod standing;
 pub mod state;
 mod sweep;
+pub mod timer;
 pub mod tracking;
 
 use std::collections::HashMap;
@@ -28,6 +29,14 @@ use crate::config::Config;
 use crate::decode::{hours_ms, Body, Event, Millis};
 use crate::window::TimerQueue;
 pub use state::{Market, OrderRec, SellerState};
+pub use timer::{Timer, TimerKind};
+
+/// Hash map for keys that come from the input (seller, order, buyer ids). foldhash instead of the
+/// standard SipHash: several times cheaper on short ids, and still seeded at random per map, so a
+/// sender cannot prepare colliding ids offline (HashDoS). Iteration order is random either way.
+pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// The set counterpart of [`Map`].
+pub type Set<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// The rule families, in the order reports list them.
 pub const FAMILIES: [&str; 9] = [
@@ -143,31 +152,6 @@ impl Emitter<'_> {
     }
 }
 
-/// Timers the families schedule; ordered so that ties fire deterministically.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Timer {
-    /// `fake_shipment`: has the carrier scanned this shipment yet?
-    ScanDeadline { seller: Box<str>, order_id: Box<str>, shipped_event: Box<str> },
-    /// `late_dispatch`: has this order shipped by its promised time?
-    DispatchDeadline { seller: Box<str>, order_id: Box<str>, placed_event: Box<str> },
-    /// `slow_response`: was this buyer message answered in time?
-    ReplyDeadline { seller: Box<str>, conversation: Box<str>, opened: Millis, message_event: Box<str> },
-    /// `false_transactions.order_brushing`: every order up to this time is in; check the intervals
-    /// ending at the last of them.
-    BrushingCheck { seller: Box<str> },
-}
-
-impl Timer {
-    fn seller(&self) -> &str {
-        match self {
-            Timer::ScanDeadline { seller, .. }
-            | Timer::DispatchDeadline { seller, .. }
-            | Timer::ReplyDeadline { seller, .. }
-            | Timer::BrushingCheck { seller } => seller,
-        }
-    }
-}
-
 /// Counters the detector keeps for telemetry (plain integers: no metrics crate in the rules).
 #[derive(Debug, Default, Clone)]
 pub struct DetectorStats {
@@ -182,7 +166,7 @@ pub struct Detector {
     cfg: Config,
     carriers: tracking::CarrierRegistry,
     /// Boxed: the table keeps 2× spare slots, and a slot holding the 1.7 KB state inline wastes them.
-    sellers: HashMap<Box<str>, Box<SellerState>>,
+    sellers: Map<Box<str>, Box<SellerState>>,
     market: Market,
     timers: TimerQueue<Timer>,
     cooldowns: Cooldowns,
@@ -207,7 +191,7 @@ impl Detector {
             market: Market::new(cfg),
             cfg: cfg.clone(),
             carriers,
-            sellers: HashMap::new(),
+            sellers: Map::default(),
             timers: TimerQueue::default(),
             cooldowns: Cooldowns::new(&cfg.alerts),
             sweeps: sweep::Sweeps::new(cfg, Cooldowns::new(&cfg.alerts).longest()),
@@ -258,7 +242,7 @@ impl Detector {
             Body::Listing(l) => price_dumping::feed_baseline(&cfg.price_dumping, market, l, ev.ts),
             Body::OrderPlaced(o) if cfg.shipping_fee_inflation.enabled => shipping_fee::observe(cfg, market, o, ev.ts),
             Body::OrderShipped(s) if cfg.fake_shipment.enabled => {
-                let number = tracking::normalize(&s.tracking_number);
+                let number = tracking::normalize_cow(&s.tracking_number);
                 market.use_tracking(&number, &s.order_id, &ev.seller_id, ev.ts);
             }
             Body::Review(r) => ring_block = ring_check(cfg, market, ev, r),
@@ -272,12 +256,24 @@ impl Detector {
     /// Process one event read from `partition` (in event-time order); alerts are appended to `out`.
     pub fn on_event_from(&mut self, partition: i32, ev: &Event, out: &mut Vec<Alert>) {
         self.maybe_sweep(ev.ts);
-        if self.sellers.len() >= self.cfg.state.max_sellers && !self.sellers.contains_key(&ev.seller_id) {
-            self.evict_least_recent();
-        }
-        self.catch_up(&ev.seller_id);
+        // One probe of the seller map for a known seller; the id is copied only for a new one.
         let last_sweep = self.sweeps.last;
-        let seller = self.sellers.entry(ev.seller_id.clone()).or_insert_with(|| Box::new(SellerState::new(last_sweep)));
+        let seller = match self.sellers.get_mut(&*ev.seller_id) {
+            Some(s) => {
+                if sweep::catch_up_state(&self.cfg, &self.sweeps, s) {
+                    // Nothing was left: as if evicted and seen anew.
+                    **s = SellerState::new(last_sweep);
+                    self.stats.sellers_evicted += 1;
+                }
+                s
+            }
+            None => {
+                if self.sellers.len() >= self.cfg.state.max_sellers {
+                    self.evict_least_recent();
+                }
+                self.sellers.entry(ev.seller_id.clone()).or_insert_with(|| Box::new(SellerState::new(last_sweep)))
+            }
+        };
         seller.partition = partition;
         seller.last_ts = seller.last_ts.max(ev.ts);
         seller.standing.seen(ev.ts);
@@ -307,16 +303,13 @@ impl Detector {
                 if cfg.false_transactions.enabled {
                     if let Some(at) = false_transactions::on_order(&cfg.false_transactions, seller, sid, ev, o, &mut em)
                     {
-                        self.timers.schedule(at, Timer::BrushingCheck { seller: ev.seller_id.clone() });
+                        self.timers.schedule(at, Timer::for_seller(TimerKind::BrushingCheck, sid));
                     }
                 }
                 // Always scheduled: the standing's on-time rate needs it even with the rule off.
-                {
-                    let due = ev.ts + hours_ms(o.promised_dispatch_hours as f64);
-                    let (seller, order_id, placed_event) =
-                        (ev.seller_id.clone(), o.order_id.clone(), ev.event_id.clone());
-                    self.timers.schedule(due, Timer::DispatchDeadline { seller, order_id, placed_event });
-                }
+                let due = ev.ts + hours_ms(o.promised_dispatch_hours as f64);
+                let timer = Timer::new(TimerKind::DispatchDeadline, sid, &o.order_id, 0, &ev.event_id);
+                self.timers.schedule(due, timer);
                 seller.orders.insert(o, ev.ts);
             }
             Body::OrderShipped(s) => {
@@ -324,14 +317,8 @@ impl Detector {
                     let (due, tracking_ok) =
                         fake_shipment::on_shipped(cfg, &self.carriers, market, seller, sid, ev, s, &mut em);
                     seller.standing_at(ev.ts).shipment(sc, ev.ts, tracking_ok);
-                    self.timers.schedule(
-                        due,
-                        Timer::ScanDeadline {
-                            seller: ev.seller_id.clone(),
-                            order_id: s.order_id.clone(),
-                            shipped_event: ev.event_id.clone(),
-                        },
-                    );
+                    let timer = Timer::new(TimerKind::ScanDeadline, sid, &s.order_id, 0, &ev.event_id);
+                    self.timers.schedule(due, timer);
                 }
                 seller.orders.mark_shipped(s, ev.ts);
             }
@@ -388,25 +375,25 @@ impl Detector {
                     if let Some(due) =
                         slow_response::on_buyer_message(&cfg.slow_response, seller, conversation_id, ev.ts)
                     {
-                        self.timers.schedule(
-                            due,
-                            Timer::ReplyDeadline {
-                                seller: ev.seller_id.clone(),
-                                conversation: conversation_id.clone(),
-                                opened: ev.ts,
-                                message_event: ev.event_id.clone(),
-                            },
-                        );
+                        let timer = Timer::new(TimerKind::ReplyDeadline, sid, conversation_id, ev.ts, &ev.event_id);
+                        self.timers.schedule(due, timer);
                     }
                 }
             }
             Body::SellerReply { conversation_id } => slow_response::on_reply(seller, conversation_id),
         }
         self.sweeps.note(sid, seller);
-        if let Some(block) = ring_block {
-            self.on_ring(&block, ev, out);
+        match ring_block {
+            None if self.cfg.standing.enabled => {
+                self.standing_out.extend(seller.standing.publish(&self.standing, sid, ev.ts));
+            }
+            None => {}
+            // The ring may alert this seller too: its standing is published after that.
+            Some(block) => {
+                self.on_ring(&block, ev, out);
+                self.publish_standing(&ev.seller_id, ev.ts);
+            }
         }
-        self.publish_standing(&ev.seller_id, ev.ts);
     }
 
     fn on_ring(&mut self, block: &ring::Block, ev: &Event, out: &mut Vec<Alert>) {
@@ -451,41 +438,43 @@ impl Detector {
     pub fn fire_timers(&mut self, upto: Millis, out: &mut Vec<Alert>) {
         while let Some((due, timer)) = self.timers.pop_due(upto) {
             self.stats.timers_fired += 1;
-            let who: Box<str> = timer.seller().into();
-            self.catch_up(&who);
-            let Some(state) = self.sellers.get_mut(&who) else { continue };
+            let who = timer.seller();
+            let Some(state) = self.sellers.get_mut(who) else { continue };
+            if sweep::catch_up_state(&self.cfg, &self.sweeps, state) {
+                self.sellers.remove(who);
+                self.stats.sellers_evicted += 1;
+                continue;
+            }
             let mut em = Emitter { cooldowns: &self.cooldowns, out, suppressed: &mut self.stats.suppressed_by_rule };
             let cfg = &self.cfg;
-            match timer {
-                Timer::ScanDeadline { seller, order_id, shipped_event } => {
-                    fake_shipment::on_scan_deadline(cfg, state, &seller, &order_id, &shipped_event, due, &mut em);
+            let (subject, event) = (timer.subject(), timer.event());
+            match timer.kind {
+                TimerKind::ScanDeadline => {
+                    fake_shipment::on_scan_deadline(cfg, state, who, subject, event, due, &mut em);
                 }
-                Timer::DispatchDeadline { seller, order_id, placed_event } => {
-                    if let Some(on_time) = late_dispatch::on_due(
-                        &cfg.late_dispatch,
-                        state,
-                        &seller,
-                        (&order_id, &placed_event),
-                        due,
-                        &mut em,
-                    ) {
+                TimerKind::DispatchDeadline => {
+                    if let Some(on_time) =
+                        late_dispatch::on_due(&cfg.late_dispatch, state, who, (subject, event), due, &mut em)
+                    {
                         state.standing_at(due).due(&cfg.standing, due, on_time);
                     }
                 }
-                Timer::ReplyDeadline { seller, conversation, opened, message_event } => {
-                    let turn = (&*conversation, opened, &*message_event);
+                TimerKind::ReplyDeadline => {
+                    let turn = (subject, timer.opened, event);
                     if let Some(answered) =
-                        slow_response::on_deadline(&cfg.slow_response, state, &seller, turn, due, &mut em)
+                        slow_response::on_deadline(&cfg.slow_response, state, who, turn, due, &mut em)
                     {
                         state.standing_at(due).turn(&cfg.standing, due, answered);
                     }
                 }
-                Timer::BrushingCheck { seller } => {
-                    false_transactions::on_brushing_check(&cfg.false_transactions, state, &seller, due, &mut em);
+                TimerKind::BrushingCheck => {
+                    false_transactions::on_brushing_check(&cfg.false_transactions, state, who, due, &mut em);
                 }
             }
-            self.sweeps.note(&who, state);
-            self.publish_standing(&who, due);
+            self.sweeps.note(who, state);
+            if cfg.standing.enabled {
+                self.standing_out.extend(state.standing.publish(&self.standing, who, due));
+            }
         }
     }
 

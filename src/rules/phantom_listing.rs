@@ -89,11 +89,12 @@ fn flag(
     let st = &mut seller.phantom_listing.make().window;
     st.flag(ev.ts, f);
     let counts = st.counts(span(cfg), ev.ts);
-    let items = st
-        .flagged
-        .iter()
-        .map(|(t, f)| json!({ "order_id": &*f.order_id, "signal": f.signal, "listing_id": f.listing_id.as_deref(), "at": rfc3339(*t) }))
-        .collect();
+    let items = |s: &SellerState| {
+        let flagged = s.phantom_listing.get().into_iter().flat_map(|st| st.window.flagged.iter());
+        flagged
+            .map(|(t, f)| json!({ "order_id": &*f.order_id, "signal": f.signal, "listing_id": f.listing_id.as_deref(), "at": rfc3339(*t) }))
+            .collect()
+    };
     let policy = RatePolicy {
         rule: "phantom_listing",
         window_hours: cfg.window_hours,
@@ -104,7 +105,5 @@ fn flag(
         out_of: "orders",
         chance: Some((cfg.honest_rate, cfg.max_chance)),
     };
-    if let Some(f) = policy.finding(seller_id, counts, items, ev.event_id.to_string(), ev.ts) {
-        em.emit(seller_id, seller, f);
-    }
+    policy.emit(em, seller, seller_id, counts, items, || ev.event_id.to_string(), ev.ts);
 }

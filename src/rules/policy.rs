@@ -15,7 +15,7 @@ pub fn count_and_ratio(count: u64, total: u64, min_count: u32, min_ratio: f64) -
 }
 
 /// A seller-level rate rule: "≥ `min_count` flagged items that are ≥ `min_ratio` of all, in the
-/// window". Builds the finding with the evidence every such alert carries.
+/// window". Emits the finding with the evidence every such alert carries.
 pub struct RatePolicy<'a> {
     pub rule: &'static str,
     pub window_hours: f64,
@@ -33,15 +33,35 @@ pub struct RatePolicy<'a> {
 }
 
 impl RatePolicy<'_> {
-    pub fn finding(
+    /// Emits through `em` when the counts cross the policy and the seller's cooldown allows it.
+    /// Most findings are suppressed by the cooldown, so the items (every flagged item in the
+    /// window, read from the seller's state) and the trigger are built only after it said yes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn emit(
         &self,
+        em: &mut super::Emitter,
+        seller: &mut super::SellerState,
         seller_id: &str,
         (flagged, total): (u64, u64),
-        items: Vec<serde_json::Value>,
-        trigger: String,
+        items: impl FnOnce(&super::SellerState) -> Vec<serde_json::Value>,
+        trigger: impl FnOnce() -> String,
         now: crate::decode::Millis,
-    ) -> Option<super::Finding> {
-        let score = count_and_ratio(flagged, total, self.min_count, self.min_ratio)?;
+    ) {
+        let Some(score) = count_and_ratio(flagged, total, self.min_count, self.min_ratio) else { return };
+        let chance = match self.chance {
+            Some((honest_rate, max_chance)) => {
+                let p = binomial_tail(total, flagged, honest_rate);
+                if p >= max_chance {
+                    return;
+                }
+                Some((p, honest_rate, max_chance))
+            }
+            None => None,
+        };
+        let severity = self.scale.severity(score);
+        if em.suppressed(seller, self.rule, now, severity) {
+            return;
+        }
         let ratio = flagged as f64 / total as f64;
         let mut evidence = serde_json::json!({
             "window_hours": self.window_hours,
@@ -49,13 +69,9 @@ impl RatePolicy<'_> {
             "total": total,
             "ratio": round3(ratio),
             "thresholds": { "min_count": self.min_count, "min_ratio": self.min_ratio },
-            "items": items,
+            "items": items(seller),
         });
-        if let Some((honest_rate, max_chance)) = self.chance {
-            let p = binomial_tail(total, flagged, honest_rate);
-            if p >= max_chance {
-                return None;
-            }
+        if let Some((p, honest_rate, max_chance)) = chance {
             evidence["chance_if_honest"] = serde_json::json!(p);
             evidence["thresholds"]["honest_rate"] = serde_json::json!(honest_rate);
             evidence["thresholds"]["max_chance"] = serde_json::json!(max_chance);
@@ -69,15 +85,9 @@ impl RatePolicy<'_> {
             self.min_count,
             self.min_ratio * 100.0
         );
-        Some(super::Finding {
-            rule: self.rule,
-            score,
-            severity: self.scale.severity(score),
-            trigger,
-            event_time: now,
-            evidence,
-            message,
-        })
+        let f =
+            super::Finding { rule: self.rule, score, severity, trigger: trigger(), event_time: now, evidence, message };
+        em.emit(seller_id, seller, f);
     }
 }
 

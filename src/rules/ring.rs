@@ -9,7 +9,9 @@
 //! sellers. Only buyers with at least `ring_min_sellers` sellers in the window are candidates, so a
 //! big seller's one-off reviewers cost nothing. Scale-out: see README, "Cross-seller views".
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use super::Map;
 
 use crate::decode::Millis;
 
@@ -17,8 +19,8 @@ type Reviews = VecDeque<(Millis, Box<str>)>;
 
 #[derive(Debug, Default)]
 pub struct ReviewGraph {
-    by_buyer: HashMap<Box<str>, Reviews>,
-    by_seller: HashMap<Box<str>, Reviews>,
+    by_buyer: Map<Box<str>, Reviews>,
+    by_seller: Map<Box<str>, Reviews>,
 }
 
 /// A dense block: every buyer reviewed every seller within the window.
@@ -28,13 +30,13 @@ pub struct Block {
     pub sellers: BTreeSet<Box<str>>,
 }
 
-fn push(map: &mut HashMap<Box<str>, Reviews>, key: &str, ts: Millis, other: &str) {
+fn push(map: &mut Map<Box<str>, Reviews>, key: &str, ts: Millis, other: &str) {
     let q = map.entry(key.into()).or_default();
     let pos = q.partition_point(|(t, _)| *t <= ts);
     q.insert(pos, (ts, other.into()));
 }
 
-fn live<'a>(map: &'a HashMap<Box<str>, Reviews>, key: &str, since: Millis) -> BTreeSet<&'a str> {
+fn live<'a>(map: &'a Map<Box<str>, Reviews>, key: &str, since: Millis) -> BTreeSet<&'a str> {
     map.get(key).map(|q| q.iter().filter(|(t, _)| *t > since).map(|(_, o)| &**o).collect()).unwrap_or_default()
 }
 

@@ -67,8 +67,10 @@ fn assess(cfg: &Config, market: &mut Market, o: &OrderPlaced, ts: Millis) -> Ass
     let sc = &cfg.shipping_fee_inflation;
     let band = weight_band(sc, o.weight_grams);
     let fee = o.shipping_fee;
-    let peer = market.fee_baseline(&o.shipping_method, band, o.route.as_deref()).median(ts, sc.min_samples as u64);
     let cat = market.category_median(&o.category, ts, cfg.price_dumping.min_samples).map(|(m, _)| m);
+    // One lookup of the peer baseline (its key is a lower-cased copy) for both the read and the insert.
+    let baseline = market.fee_baseline(&o.shipping_method, band, o.route.as_deref());
+    let peer = baseline.median(ts, sc.min_samples as u64);
     let mut signal = None;
     if let Some(p) = peer.filter(|_| fee > 0.0) {
         if fee > sc.max_ratio_to_median * p {
@@ -81,7 +83,7 @@ fn assess(cfg: &Config, market: &mut Market, o: &OrderPlaced, ts: Millis) -> Ass
     }
     // Only unflagged fees feed the baseline, so inflated fees cannot raise their own bar.
     if signal.is_none() && fee > 0.0 {
-        market.fee_baseline(&o.shipping_method, band, o.route.as_deref()).insert(ts, fee);
+        baseline.insert(ts, fee);
     }
     Assessment { band, peer, cat, signal }
 }

@@ -3,8 +3,6 @@
 //! it. Seller alert: ≥ `min_unanswered` turns unanswered in time and ≥ `min_ratio` of the turns in
 //! the window. Further buyer messages while a turn is open do not restart its clock.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 
 use super::policy::RatePolicy;
@@ -18,9 +16,9 @@ use crate::window::{RateWindow, Span};
 #[derive(Debug, Default)]
 pub struct State {
     /// Open turns: conversation → time of the first unanswered buyer message.
-    open: HashMap<Box<str>, Millis>,
+    open: super::Map<Box<str>, Millis>,
     /// Turns answered before their deadline fired (conversation, opened): the timer counts them.
-    answered: std::collections::HashSet<(Box<str>, Millis)>,
+    answered: super::Set<(Box<str>, Millis)>,
     window: RateWindow<(Box<str>, Millis)>,
 }
 
@@ -92,12 +90,10 @@ pub fn on_deadline(
     }
     st.window.flag(due, (conversation.into(), opened));
     let counts = st.window.counts(span(cfg), due);
-    let items = st
-        .window
-        .flagged
-        .iter()
-        .map(|(_, (c, o))| json!({ "conversation_id": &**c, "buyer_message_at": rfc3339(*o) }))
-        .collect();
+    let items = |s: &SellerState| {
+        let flagged = s.slow_response.get().into_iter().flat_map(|st| st.window.flagged.iter());
+        flagged.map(|(_, (c, o))| json!({ "conversation_id": &**c, "buyer_message_at": rfc3339(*o) })).collect()
+    };
     let policy = RatePolicy {
         rule: "slow_response",
         window_hours: cfg.window_hours,
@@ -108,8 +104,6 @@ pub fn on_deadline(
         out_of: "buyer messages",
         chance: Some((cfg.honest_rate, cfg.max_chance)),
     };
-    if let Some(f) = policy.finding(seller_id, counts, items, format!("{message_event}#no_reply"), due) {
-        em.emit(seller_id, seller, f);
-    }
+    policy.emit(em, seller, seller_id, counts, items, || format!("{message_event}#no_reply"), due);
     Some(false)
 }

@@ -4,13 +4,13 @@
 //! The market view covers the sellers this instance sees; with several instances each sees its own
 //! partitions' sellers (documented in the README under scale-out).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::sweep::Plan;
 use super::tracking::normalize;
 use super::{
     fake_shipment, false_transactions, late_dispatch, phantom_listing, price_dumping, rating, shipping_fee,
-    slow_response, small_parcel, standing,
+    slow_response, small_parcel, standing, Map,
 };
 use crate::alert::Severity;
 use crate::config::Config;
@@ -165,7 +165,7 @@ pub struct Orders(Lazy<OrderBook>);
 /// Orders by id, with an insertion-ordered queue for expiry.
 #[derive(Debug, Default)]
 struct OrderBook {
-    by_id: HashMap<Box<str>, OrderRec>,
+    by_id: Map<Box<str>, OrderRec>,
     expiry: VecDeque<(Millis, Box<str>)>,
 }
 
@@ -294,7 +294,7 @@ pub struct Listings(Lazy<ListingBook>);
 
 #[derive(Debug, Default)]
 struct ListingBook {
-    by_id: HashMap<Box<str>, ListingRec>,
+    by_id: Map<Box<str>, ListingRec>,
     /// At most the latest `last_ts` among them (for the sweep queue).
     newest: Option<Millis>,
 }
@@ -361,9 +361,9 @@ pub struct Market {
     /// Five-star reviews by buyer and by seller: the review-ring view.
     pub reviews: super::ring::ReviewGraph,
     ring_window_ms: i64,
-    category_prices: HashMap<Box<str>, WindowedMedian>,
-    fees: HashMap<FeePeers, WindowedMedian>,
-    tracking: HashMap<Box<str>, TrackingUse>,
+    category_prices: Map<Box<str>, WindowedMedian>,
+    fees: Map<FeePeers, WindowedMedian>,
+    tracking: Map<Box<str>, TrackingUse>,
     tracking_expiry: VecDeque<(Millis, Box<str>)>,
     price_window_ms: i64,
     fee_window_ms: i64,
@@ -376,9 +376,9 @@ impl Market {
         Market {
             reviews: Default::default(),
             ring_window_ms: hours_ms(cfg.rating_manipulation.ring_window_hours),
-            category_prices: HashMap::new(),
-            fees: HashMap::new(),
-            tracking: HashMap::new(),
+            category_prices: Map::default(),
+            fees: Map::default(),
+            tracking: Map::default(),
             tracking_expiry: VecDeque::new(),
             price_window_ms: hours_ms(cfg.price_dumping.median_window_hours),
             fee_window_ms: hours_ms(cfg.shipping_fee_inflation.median_window_hours),

@@ -92,13 +92,17 @@ impl Sweeps {
     }
 }
 
+/// Brings a seller's state up to the latest sweep before it is read. True when that leaves nothing:
+/// the caller then evicts the seller (the queue normally did so at the sweep itself).
+pub(super) fn catch_up_state(cfg: &Config, sweeps: &Sweeps, s: &mut SellerState) -> bool {
+    s.swept_at < sweeps.last && s.sweep(cfg, &sweeps.plan, sweeps.last)
+}
+
 impl Detector {
-    /// Brings a seller's state up to the latest sweep before it is read; evicts it if that leaves
-    /// nothing (the queue normally did so at the sweep itself).
+    /// [`catch_up_state`] by id, evicting the seller if nothing is left.
     pub(super) fn catch_up(&mut self, seller_id: &str) {
-        let last = self.sweeps.last;
         let Some(s) = self.sellers.get_mut(seller_id) else { return };
-        if s.swept_at < last && s.sweep(&self.cfg, &self.sweeps.plan, last) {
+        if catch_up_state(&self.cfg, &self.sweeps, s) {
             self.sellers.remove(seller_id);
             self.stats.sellers_evicted += 1;
         }

@@ -144,7 +144,7 @@ pub fn normalize(number: &str) -> String {
 }
 
 /// Hot path: most numbers arrive clean, so borrow unless a change is needed.
-fn normalize_cow(number: &str) -> Cow<'_, str> {
+pub fn normalize_cow(number: &str) -> Cow<'_, str> {
     let clean = |b: u8| !b.is_ascii_whitespace() && !b.is_ascii_lowercase();
     if number.bytes().all(clean) {
         return Cow::Borrowed(number);
