@@ -269,6 +269,10 @@ pub async fn run(base: &Config, opts: &BenchOptions) -> anyhow::Result<Report> {
 
     // 1–3. Backlog: produced, read by a plain consumer, then by the service; best of `repeat`.
     let lines = Arc::new(traffic(opts, opts.events, GenConfig::default().fraud_share)?);
+    // What the service must deliver: `sellerguard replay` of the same traffic.
+    let text: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    let replayed: u64 = crate::replay::replay(base, text.as_bytes(), |_| {})?.alerts.values().sum();
+    drop(text);
     let (mut produce_rate, mut plain_rate, mut max_rate, mut max_alerts) = (0.0f64, 0.0f64, 0.0f64, 0);
     for i in 0..opts.repeat {
         let bootstrap = if i == 0 { first.clone() } else { brokers.fresh()? };
@@ -288,6 +292,11 @@ pub async fn run(base: &Config, opts: &BenchOptions) -> anyhow::Result<Report> {
         plain_rate = plain_rate.max(c);
 
         let (r, alerts) = backlog_run(&cfg, opts.partitions, lines.len()).await?;
+        // At least once: a clean run delivers each alert once, so the count must be the replay's.
+        anyhow::ensure!(
+            alerts as u64 == replayed,
+            "backlog run {i}: the service delivered {alerts} alerts, replay of the same traffic gives {replayed}"
+        );
         eprintln!(
             "bench: backlog run {i}: produce {p:.0}/s, plain consumer {c:.0}/s, sellerguard {r:.0}/s ({alerts} alerts)"
         );
@@ -313,7 +322,7 @@ pub async fn run(base: &Config, opts: &BenchOptions) -> anyhow::Result<Report> {
             latency: None,
         },
         Row {
-            name: "sellerguard, backlog (maximum)".into(),
+            name: "sellerguard, backlog (maximum; alerts = replay's)".into(),
             events: n,
             rate: max_rate,
             alerts: Some(max_alerts),

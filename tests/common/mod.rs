@@ -21,7 +21,7 @@
 #![allow(dead_code)]
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,119 +36,34 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A running tansu broker with a fresh sqlite db; killed (temp dir removed) on drop.
-pub struct Tansu {
-    pub port: u16,
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-fn find_tansu() -> PathBuf {
-    if let Some(p) = std::env::var_os("TANSU_BIN").map(PathBuf::from) {
-        assert!(p.is_file(), "TANSU_BIN={} is not a file", p.display());
-        return p;
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let cargo_home = std::env::var_os("CARGO_HOME").map(|h| PathBuf::from(h).join("bin"));
-    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin"));
-    std::env::split_paths(&path).chain(cargo_home).chain(home).map(|d| d.join("tansu")).find(|p| p.is_file()).expect(
-        "tansu broker binary not found (looked at $TANSU_BIN, $PATH, $CARGO_HOME/bin, \
-             ~/.cargo/bin): `cargo install tansu --locked --features libsql` or set TANSU_BIN",
-    )
-}
-
-fn spawn(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> Child {
-    let url = format!("tcp://127.0.0.1:{port}");
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("tansu.log")).unwrap();
-    let filter = std::env::var("TANSU_LOG").unwrap_or_else(|_| "warn".into());
-    Command::new(bin)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-        .args(["--storage-engine", "sqlite://tansu.db"])
-        .current_dir(dir)
-        .env("RUST_LOG", filter)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("failed to spawn {}: {e}", bin.display()))
-}
+/// The library's broker launcher (`sellerguard::bench::tansu`, also used by `sellerguard bench`),
+/// with failures as test panics.
+pub struct Tansu(sellerguard::bench::tansu::Tansu);
 
 impl Tansu {
-    /// Kills the broker (its data stays in the temp dir): a broker outage.
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Starts a broker on a free loopback port and waits until it answers metadata.
+    pub fn start() -> Tansu {
+        Tansu(sellerguard::bench::tansu::Tansu::start().unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// Starts the broker again on the same port with the same data, and waits until it answers.
     pub fn restart(&mut self) {
-        self.child = spawn(&find_tansu(), self.dir.path(), self.port);
-        if let Err(e) = self.wait_ready() {
-            panic!("tansu did not come back: {e}\n{}", self.log());
+        if let Err(e) = self.0.restart() {
+            panic!("tansu did not come back: {e}");
         }
-    }
-
-    /// Starts a broker on a free loopback port and waits until it answers metadata.
-    pub fn start() -> Tansu {
-        let bin = find_tansu();
-        // Picking a free port is racy (someone may take it before tansu binds);
-        // if the broker dies early, retry on a new port.
-        let mut last_err = String::new();
-        for _attempt in 0..3 {
-            let dir = tempfile::Builder::new().prefix("tansu-").tempdir().unwrap();
-            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let child = spawn(&bin, dir.path(), port);
-            let mut t = Tansu { port, child, dir };
-            match t.wait_ready() {
-                Ok(()) => return t,
-                Err(e) => last_err = format!("{e}\n--- tansu log ---\n{}", t.log()),
-            }
-        }
-        panic!("tansu did not become ready: {last_err}");
-    }
-
-    /// Waits for the listener, then for a metadata answer that lists a broker.
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        let consumer: BaseConsumer = base_config(&self.bootstrap()).create().unwrap();
-        loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                match consumer.fetch_metadata(None, Duration::from_secs(1)) {
-                    Ok(md) if !md.brokers().is_empty() => return Ok(()),
-                    _ => {}
-                }
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("tansu exited early with {status}"));
-            }
-            if Instant::now() > deadline {
-                return Err(format!("no metadata answer after {START_TIMEOUT:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// The broker's stdout+stderr so far (last 16 KiB), for failure messages.
-    pub fn log(&self) -> String {
-        let s = std::fs::read_to_string(self.dir.path().join("tansu.log")).unwrap_or_default();
-        let mut start = s.len().saturating_sub(16 * 1024);
-        while !s.is_char_boundary(start) {
-            start += 1;
-        }
-        s[start..].to_string()
     }
 }
 
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Tansu {
+    type Target = sellerguard::bench::tansu::Tansu;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Tansu {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 
