@@ -3,6 +3,9 @@
 
 /// Epoch milliseconds (event time).
 pub type Millis = i64;
+/// An identifier from the input (ids are 1–128 bytes; almost all fit in 24 and are kept inline, so
+/// decoding and copying one allocates nothing).
+pub type Id = compact_str::CompactString;
 
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
@@ -14,8 +17,8 @@ pub fn hours_ms(h: f64) -> i64 {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    pub event_id: Box<str>,
-    pub seller_id: Box<str>,
+    pub event_id: Id,
+    pub seller_id: Id,
     pub ts: Millis,
     pub body: Body,
 }
@@ -26,18 +29,18 @@ pub enum Body {
     OrderPlaced(OrderPlaced),
     OrderShipped(OrderShipped),
     TrackingScan(TrackingScan),
-    OrderDelivered { order_id: Box<str> },
-    OrderCancelled { order_id: Box<str>, by: CancelledBy, reason: Box<str> },
+    OrderDelivered { order_id: Id },
+    OrderCancelled { order_id: Id, by: CancelledBy, reason: Id },
     Review(Review),
-    DisputeOpened { order_id: Box<str>, reason: DisputeReason, buyer_id: Option<Box<str>> },
-    BuyerMessage { conversation_id: Box<str>, buyer_id: Box<str> },
-    SellerReply { conversation_id: Box<str> },
+    DisputeOpened { order_id: Id, reason: DisputeReason, buyer_id: Option<Id> },
+    BuyerMessage { conversation_id: Id, buyer_id: Id },
+    SellerReply { conversation_id: Id },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listing {
-    pub listing_id: Box<str>,
-    pub category: Box<str>,
+    pub listing_id: Id,
+    pub category: Id,
     pub price: f64,
     pub shipping_fee: f64,
     pub stock: Option<u32>,
@@ -45,44 +48,44 @@ pub struct Listing {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderPlaced {
-    pub order_id: Box<str>,
-    pub listing_id: Box<str>,
-    pub buyer_id: Box<str>,
-    pub category: Box<str>,
+    pub order_id: Id,
+    pub listing_id: Id,
+    pub buyer_id: Id,
+    pub category: Id,
     pub price: f64,
     pub quantity: u32,
     pub shipping_fee: f64,
-    pub shipping_method: Box<str>,
-    pub destination_country: Box<str>,
+    pub shipping_method: Id,
+    pub destination_country: Id,
     pub weight_grams: Option<u32>,
     pub buyer_created_at: Option<Millis>,
     pub promised_dispatch_hours: u32,
     /// `origin_region>destination_region` when the event names both (optional contract fields):
     /// freight follows the route, so fee baselines are kept per route when it is known.
-    pub route: Option<Box<str>>,
+    pub route: Option<Id>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderShipped {
-    pub order_id: Box<str>,
-    pub tracking_number: Box<str>,
-    pub carrier: Box<str>,
-    pub shipping_method: Box<str>,
+    pub order_id: Id,
+    pub tracking_number: Id,
+    pub carrier: Id,
+    pub shipping_method: Id,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackingScan {
-    pub order_id: Box<str>,
-    pub tracking_number: Box<str>,
-    pub carrier: Box<str>,
+    pub order_id: Id,
+    pub tracking_number: Id,
+    pub carrier: Id,
     pub status: ScanStatus,
-    pub country: Option<Box<str>>,
+    pub country: Option<Id>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Review {
-    pub order_id: Box<str>,
-    pub buyer_id: Box<str>,
+    pub order_id: Id,
+    pub buyer_id: Id,
     pub rating: u8,
     pub buyer_created_at: Option<Millis>,
 }

@@ -344,7 +344,7 @@ impl Checker<'_, '_> {
                         self.opt_id("origin_region", &r.origin_region)?,
                         self.opt_id("destination_region", &r.destination_region)?,
                     ) {
-                        (Some(from), Some(to)) => Some(format!("{from}>{to}").into_boxed_str()),
+                        (Some(from), Some(to)) => Some(compact_str::format_compact!("{from}>{to}")),
                         _ => None,
                     },
                 })
@@ -430,8 +430,8 @@ impl Checker<'_, '_> {
         Ok(s)
     }
 
-    fn id(&self, name: &str, v: &Option<Cow<str>>) -> Result<Box<str>, DecodeError> {
-        self.id_str(name, v).map(Box::from)
+    fn id(&self, name: &str, v: &Option<Cow<str>>) -> Result<Id, DecodeError> {
+        self.id_str(name, v).map(Id::from)
     }
 
     /// A required id-like field, borrowed.
@@ -442,11 +442,11 @@ impl Checker<'_, '_> {
         self.id_str(name, v)
     }
 
-    fn req_id(&self, name: &'static str, v: &Option<Cow<str>>, t: EventType) -> Result<Box<str>, DecodeError> {
-        self.req_str(name, v, t).map(Box::from)
+    fn req_id(&self, name: &'static str, v: &Option<Cow<str>>, t: EventType) -> Result<Id, DecodeError> {
+        self.req_str(name, v, t).map(Id::from)
     }
 
-    fn opt_id(&self, name: &str, v: &Option<Cow<str>>) -> Result<Option<Box<str>>, DecodeError> {
+    fn opt_id(&self, name: &str, v: &Option<Cow<str>>) -> Result<Option<Id>, DecodeError> {
         v.as_ref().map(|_| self.id(name, v)).transpose()
     }
 

@@ -15,6 +15,7 @@ use super::state::SellerState;
 use super::tracking::{normalize_cow, CarrierRegistry, TrackingVerdict};
 use super::{Emitter, Finding};
 use crate::config::{Config, FakeShipmentConfig};
+use crate::decode::Id;
 use crate::decode::{hours_ms, Event, Millis, OrderShipped};
 use crate::window::{RateWindow, Span};
 
@@ -33,12 +34,12 @@ impl State {
 
 #[derive(Debug, Clone)]
 struct Flagged {
-    order_id: Box<str>,
-    tracking_number: Box<str>,
-    carrier: Box<str>,
+    order_id: Id,
+    tracking_number: Id,
+    carrier: Id,
     invalid: Option<TrackingVerdict>,
-    reused_by: Option<(Box<str>, Box<str>)>,
-    method: Option<(Box<str>, Box<str>)>,
+    reused_by: Option<(Id, Id)>,
+    method: Option<(Id, Id)>,
     no_scan: bool,
 }
 

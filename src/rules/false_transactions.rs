@@ -21,11 +21,12 @@ use super::state::SellerState;
 use super::{Emitter, Finding, Map, Set};
 use crate::alert::rfc3339;
 use crate::config::FalseTransactionsConfig;
+use crate::decode::Id;
 use crate::decode::{hours_ms, Event, Millis, OrderPlaced, Review};
 use crate::window::{Lazy, RateWindow, Span, TimedLog};
 
 /// (buyer, order id) of one order.
-type OrderOf = (Box<str>, Box<str>);
+type OrderOf = (Id, Id);
 
 #[derive(Debug, Default)]
 pub struct State {
@@ -40,14 +41,14 @@ struct Windows {
     /// Orders of the brushing window, exact.
     recent: TimedLog<OrderOf>,
     /// Each buyer's order times in the window.
-    buyers: Map<Box<str>, VecDeque<Millis>>,
+    buyers: Map<Id, VecDeque<Millis>>,
     /// At most the earliest front of the `buyers` queues (`None`: unknown): lets a sweep skip the
     /// pass over every buyer when nothing can have left the window, as is usual hour to hour.
     buyers_front_bound: Option<Millis>,
     /// Buyers at or over the repeat threshold, with the last time they were.
-    repeaters: Map<Box<str>, Millis>,
-    scanless: RateWindow<Box<str>>,
-    cluster: TimedLog<(Box<str>, Box<str>)>,
+    repeaters: Map<Id, Millis>,
+    scanless: RateWindow<Id>,
+    cluster: TimedLog<(Id, Id)>,
 }
 
 impl State {

@@ -10,12 +10,13 @@ use super::state::SellerState;
 use super::Emitter;
 use crate::alert::rfc3339;
 use crate::config::LateDispatchConfig;
+use crate::decode::Id;
 use crate::decode::{hours_ms, Millis};
 use crate::window::{RateWindow, Span};
 
 #[derive(Debug, Default)]
 pub struct State {
-    window: RateWindow<(Box<str>, Millis)>,
+    window: RateWindow<(Id, Millis)>,
 }
 
 impl State {

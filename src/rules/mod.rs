@@ -26,6 +26,7 @@ use std::collections::HashMap;
 
 use crate::alert::{alert_id, rfc3339, Alert, Severity};
 use crate::config::Config;
+use crate::decode::Id;
 use crate::decode::{hours_ms, Body, Event, Millis};
 use crate::window::TimerQueue;
 pub use state::{Market, OrderRec, SellerState};
@@ -166,7 +167,7 @@ pub struct Detector {
     cfg: Config,
     carriers: tracking::CarrierRegistry,
     /// Boxed: the table keeps 2× spare slots, and a slot holding the 1.7 KB state inline wastes them.
-    sellers: Map<Box<str>, Box<SellerState>>,
+    sellers: Map<Id, Box<SellerState>>,
     market: Market,
     timers: TimerQueue<Timer>,
     cooldowns: Cooldowns,
@@ -482,7 +483,7 @@ impl Detector {
     /// new sellers, not a per-event LRU update.
     fn evict_least_recent(&mut self) {
         let keep = self.cfg.state.max_sellers - (self.cfg.state.max_sellers / 10).max(1);
-        let mut by_age: Vec<(Millis, Box<str>)> = self.sellers.iter().map(|(k, s)| (s.last_ts, k.clone())).collect();
+        let mut by_age: Vec<(Millis, Id)> = self.sellers.iter().map(|(k, s)| (s.last_ts, k.clone())).collect();
         let drop = by_age.len().saturating_sub(keep);
         if drop == 0 {
             return;

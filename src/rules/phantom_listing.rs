@@ -10,6 +10,7 @@ use super::state::SellerState;
 use super::Emitter;
 use crate::alert::rfc3339;
 use crate::config::PhantomListingConfig;
+use crate::decode::Id;
 use crate::decode::{hours_ms, CancelledBy, Event, Millis, OrderPlaced};
 use crate::window::{RateWindow, Span};
 
@@ -20,9 +21,9 @@ pub struct State {
 
 #[derive(Debug, Clone)]
 struct Flagged {
-    order_id: Box<str>,
+    order_id: Id,
     signal: &'static str,
-    listing_id: Option<Box<str>>,
+    listing_id: Option<Id>,
 }
 
 impl State {

@@ -17,13 +17,14 @@ use super::state::{Market, SellerState};
 use super::{Emitter, Finding};
 use crate::alert::Severity;
 use crate::config::PriceDumpingConfig;
+use crate::decode::Id;
 use crate::decode::{hours_ms, Event, Listing, Millis};
 
 /// A dumped price on record, waiting to see whether it is raised back.
 #[derive(Debug, Clone)]
 pub struct Dump {
     pub ts: Millis,
-    pub event_id: Box<str>,
+    pub event_id: Id,
     pub before: Option<f64>,
     pub price: f64,
     pub median: f64,

@@ -15,6 +15,7 @@ use super::policy::{excess, round2, round3};
 use super::state::SellerState;
 use super::{Emitter, Finding};
 use crate::config::RatingConfig;
+use crate::decode::Id;
 use crate::decode::{hours_ms, Event, Millis, Review, DAY_MS};
 use crate::window::{Counter, Span, TimedLog};
 
@@ -36,8 +37,8 @@ impl State {
 
 #[derive(Debug, Clone)]
 struct Note {
-    order_id: Box<str>,
-    buyer_id: Box<str>,
+    order_id: Id,
+    buyer_id: Id,
     new_account: bool,
     undelivered: bool,
 }

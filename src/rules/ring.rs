@@ -13,30 +13,31 @@ use std::collections::{BTreeSet, VecDeque};
 
 use super::Map;
 
+use crate::decode::Id;
 use crate::decode::Millis;
 
-type Reviews = VecDeque<(Millis, Box<str>)>;
+type Reviews = VecDeque<(Millis, Id)>;
 
 #[derive(Debug, Default)]
 pub struct ReviewGraph {
-    by_buyer: Map<Box<str>, Reviews>,
-    by_seller: Map<Box<str>, Reviews>,
+    by_buyer: Map<Id, Reviews>,
+    by_seller: Map<Id, Reviews>,
 }
 
 /// A dense block: every buyer reviewed every seller within the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
-    pub buyers: BTreeSet<Box<str>>,
-    pub sellers: BTreeSet<Box<str>>,
+    pub buyers: BTreeSet<Id>,
+    pub sellers: BTreeSet<Id>,
 }
 
-fn push(map: &mut Map<Box<str>, Reviews>, key: &str, ts: Millis, other: &str) {
+fn push(map: &mut Map<Id, Reviews>, key: &str, ts: Millis, other: &str) {
     let q = map.entry(key.into()).or_default();
     let pos = q.partition_point(|(t, _)| *t <= ts);
     q.insert(pos, (ts, other.into()));
 }
 
-fn live<'a>(map: &'a Map<Box<str>, Reviews>, key: &str, since: Millis) -> BTreeSet<&'a str> {
+fn live<'a>(map: &'a Map<Id, Reviews>, key: &str, since: Millis) -> BTreeSet<&'a str> {
     map.get(key).map(|q| q.iter().filter(|(t, _)| *t > since).map(|(_, o)| &**o).collect()).unwrap_or_default()
 }
 

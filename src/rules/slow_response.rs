@@ -10,16 +10,17 @@ use super::state::SellerState;
 use super::Emitter;
 use crate::alert::rfc3339;
 use crate::config::SlowResponseConfig;
+use crate::decode::Id;
 use crate::decode::{hours_ms, Millis};
 use crate::window::{RateWindow, Span};
 
 #[derive(Debug, Default)]
 pub struct State {
     /// Open turns: conversation → time of the first unanswered buyer message.
-    open: super::Map<Box<str>, Millis>,
+    open: super::Map<Id, Millis>,
     /// Turns answered before their deadline fired (conversation, opened): the timer counts them.
-    answered: super::Set<(Box<str>, Millis)>,
-    window: RateWindow<(Box<str>, Millis)>,
+    answered: super::Set<(Id, Millis)>,
+    window: RateWindow<(Id, Millis)>,
 }
 
 impl State {

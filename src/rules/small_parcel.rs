@@ -10,12 +10,13 @@ use super::state::SellerState;
 use super::{Emitter, Finding};
 use crate::alert::rfc3339;
 use crate::config::SmallParcelConfig;
+use crate::decode::Id;
 use crate::decode::{hours_ms, DisputeReason, Event, Millis};
 use crate::window::TimedLog;
 
 #[derive(Debug, Default)]
 pub struct State {
-    disputes: TimedLog<Box<str>>,
+    disputes: TimedLog<Id>,
 }
 
 impl State {

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::alert::Severity;
 use crate::config::Config;
+use crate::decode::Id;
 use crate::decode::{hours_ms, Listing, Millis, OrderPlaced, OrderShipped};
 use crate::window::{Lazy, WindowedMedian};
 
@@ -138,14 +139,14 @@ impl SellerState {
 #[derive(Debug, Clone)]
 pub struct OrderRec {
     pub placed_ts: Millis,
-    pub buyer_id: Box<str>,
-    pub listing_id: Box<str>,
+    pub buyer_id: Id,
+    pub listing_id: Id,
     pub price: f64,
-    pub shipping_method: Option<Box<str>>,
+    pub shipping_method: Option<Id>,
     pub buyer_created_at: Option<Millis>,
     pub shipped_ts: Option<Millis>,
-    pub tracking: Option<Box<str>>,
-    pub carrier: Option<Box<str>>,
+    pub tracking: Option<Id>,
+    pub carrier: Option<Id>,
     pub scanned: bool,
     pub delivered: bool,
     pub cancelled: bool,
@@ -165,8 +166,8 @@ pub struct Orders(Lazy<OrderBook>);
 /// Orders by id, with an insertion-ordered queue for expiry.
 #[derive(Debug, Default)]
 struct OrderBook {
-    by_id: Map<Box<str>, OrderRec>,
-    expiry: VecDeque<(Millis, Box<str>)>,
+    by_id: Map<Id, OrderRec>,
+    expiry: VecDeque<(Millis, Id)>,
 }
 
 impl OrderRec {
@@ -225,7 +226,7 @@ impl Orders {
         let o = self.entry(&s.order_id, ts);
         if o.shipped_ts.is_none() {
             o.shipped_ts = Some(ts);
-            o.tracking = Some(normalize(&s.tracking_number).into_boxed_str());
+            o.tracking = Some(normalize(&s.tracking_number).into());
             o.carrier = Some(s.carrier.clone());
         }
     }
@@ -294,7 +295,7 @@ pub struct Listings(Lazy<ListingBook>);
 
 #[derive(Debug, Default)]
 struct ListingBook {
-    by_id: Map<Box<str>, ListingRec>,
+    by_id: Map<Id, ListingRec>,
     /// At most the latest `last_ts` among them (for the sweep queue).
     newest: Option<Millis>,
 }
@@ -348,23 +349,23 @@ impl Listings {
 /// Where a tracking number was last used.
 #[derive(Debug, Clone)]
 pub struct TrackingUse {
-    pub order_id: Box<str>,
-    pub seller_id: Box<str>,
+    pub order_id: Id,
+    pub seller_id: Id,
     pub ts: Millis,
 }
 
 /// Orders whose fees are comparable: shipping method, weight band, route (when known).
-type FeePeers = (Box<str>, u8, Option<Box<str>>);
+type FeePeers = (Id, u8, Option<Id>);
 
 /// Cross-seller baselines and indexes.
 pub struct Market {
     /// Five-star reviews by buyer and by seller: the review-ring view.
     pub reviews: super::ring::ReviewGraph,
     ring_window_ms: i64,
-    category_prices: Map<Box<str>, WindowedMedian>,
+    category_prices: Map<Id, WindowedMedian>,
     fees: Map<FeePeers, WindowedMedian>,
-    tracking: Map<Box<str>, TrackingUse>,
-    tracking_expiry: VecDeque<(Millis, Box<str>)>,
+    tracking: Map<Id, TrackingUse>,
+    tracking_expiry: VecDeque<(Millis, Id)>,
     price_window_ms: i64,
     fee_window_ms: i64,
     reuse_window_ms: i64,
@@ -409,7 +410,9 @@ impl Market {
     }
 
     pub fn fee_baseline(&mut self, method: &str, band: u8, route: Option<&str>) -> &mut WindowedMedian {
-        let key = (method.to_ascii_lowercase().into_boxed_str(), band, route.map(Into::into));
+        let mut method = Id::from(method);
+        method.make_ascii_lowercase();
+        let key = (method, band, route.map(Into::into));
         let (w, acc) = (self.fee_window_ms, self.accuracy);
         self.fees.entry(key).or_insert_with(|| WindowedMedian::new(w, acc))
     }

@@ -17,6 +17,7 @@ use std::collections::BinaryHeap;
 use super::{fake_shipment, late_dispatch, phantom_listing, slow_response};
 use super::{false_transactions, rating, Detector, SellerState};
 use crate::config::Config;
+use crate::decode::Id;
 use crate::decode::{hours_ms, Millis, DAY_MS};
 use crate::window::Span;
 
@@ -68,7 +69,7 @@ pub(super) struct Sweeps {
     pub last: Millis,
     /// (no eviction before this time, seller). Lazily invalidated: an entry counts only while it
     /// equals the seller's `queued`.
-    queue: BinaryHeap<Reverse<(Millis, Box<str>)>>,
+    queue: BinaryHeap<Reverse<(Millis, Id)>>,
 }
 
 impl Sweeps {
@@ -151,7 +152,7 @@ mod tests {
             let mut out = Vec::new();
             inc.on_event(ev, &mut out);
             full.on_event(ev, &mut out);
-            let ids: Vec<Box<str>> = full.sellers.keys().cloned().collect();
+            let ids: Vec<Id> = full.sellers.keys().cloned().collect();
             for id in ids {
                 full.catch_up(&id);
             }
