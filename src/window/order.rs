@@ -6,8 +6,8 @@
 //! idle) does not. Buffered events are released in `(ts, event_id)` order once `ts < watermark`;
 //! an event that arrives below the watermark is *late*: it is processed at once and counted.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use crate::decode::{Event, Millis};
 
@@ -20,39 +20,138 @@ enum PartitionClock {
     Idle(Millis),
 }
 
-struct Pending<T> {
+/// A buffered event's place in the release order `(ts, event_id, seq)`. The heap sifts these
+/// 16-byte keys instead of whole events; `event_id` and `seq` are read from the slab only on a
+/// `ts` tie, which is rare.
+#[derive(Clone, Copy)]
+struct Key {
     ts: Millis,
+    slot: usize,
+}
+
+struct Slot<T> {
     seq: u64,
     event: Event,
     token: T,
 }
 
-impl<T> Pending<T> {
-    fn key(&self) -> (Millis, &str, u64) {
-        (self.ts, &self.event.event_id, self.seq)
-    }
+/// `a` is released before `b`. A strict total order (`seq` is unique), so the release order does
+/// not depend on how the heap happens to be laid out.
+#[inline]
+fn order<T>(slab: &[Option<Slot<T>>], a: Key, b: Key) -> Ordering {
+    a.ts.cmp(&b.ts).then_with(|| {
+        let tie = |k: Key| slab[k.slot].as_ref().map(|s| (&*s.event.event_id, s.seq));
+        tie(a).cmp(&tie(b))
+    })
 }
 
-impl<T> PartialEq for Pending<T> {
-    fn eq(&self, o: &Self) -> bool {
-        self.key() == o.key()
-    }
+#[inline]
+fn before<T>(slab: &[Option<Slot<T>>], a: Key, b: Key) -> bool {
+    order(slab, a, b) == Ordering::Less
 }
-impl<T> Eq for Pending<T> {}
-impl<T> PartialOrd for Pending<T> {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
+
+/// Min-heap of keys into `slab`. Hand-written because the comparator needs the slab.
+struct Reorder<T> {
+    heap: Vec<Key>,
+    slab: Vec<Option<Slot<T>>>,
+    /// Vacant slab slots, reused before the slab grows: it stays as large as the peak buffered.
+    free: Vec<usize>,
 }
-impl<T> Ord for Pending<T> {
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.key().cmp(&o.key())
+
+impl<T> Reorder<T> {
+    fn new() -> Self {
+        Reorder { heap: Vec::new(), slab: Vec::new(), free: Vec::new() }
+    }
+
+    fn push(&mut self, seq: u64, event: Event, token: T) {
+        let ts = event.ts;
+        let entry = Some(Slot { seq, event, token });
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slab[i] = entry;
+                i
+            }
+            None => {
+                self.slab.push(entry);
+                self.slab.len() - 1
+            }
+        };
+        self.heap.push(Key { ts, slot });
+        self.sift_up(self.heap.len() - 1);
+    }
+
+    fn peek_ts(&self) -> Option<Millis> {
+        self.heap.first().map(|k| k.ts)
+    }
+
+    fn pop(&mut self) -> Option<(Event, T)> {
+        let last = self.heap.pop()?;
+        let top = match self.heap.first_mut() {
+            Some(root) => {
+                let top = std::mem::replace(root, last);
+                self.sift_down_to_bottom();
+                top
+            }
+            None => last,
+        };
+        self.free.push(top.slot);
+        self.slab[top.slot].take().map(|s| (s.event, s.token))
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        let (slab, free) = (&mut self.slab, &mut self.free);
+        self.heap.retain(|k| {
+            let kept = slab[k.slot].as_ref().is_some_and(|s| keep(&s.token));
+            if !kept {
+                slab[k.slot] = None;
+                free.push(k.slot);
+            }
+            kept
+        });
+        // A sorted array is a valid heap; discarding is rare (a rebalance).
+        let slab = &self.slab;
+        self.heap.sort_unstable_by(|&a, &b| order(slab, a, b));
+    }
+
+    fn sift_up(&mut self, mut pos: usize) {
+        let key = self.heap[pos];
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            if !before(&self.slab, key, self.heap[parent]) {
+                break;
+            }
+            self.heap[pos] = self.heap[parent];
+            pos = parent;
+        }
+        self.heap[pos] = key;
+    }
+
+    /// The root's key was replaced by the last leaf: move the hole to the bottom along the smaller
+    /// children, then sift the key up from there (fewer comparisons than stopping early, as std).
+    fn sift_down_to_bottom(&mut self) {
+        let end = self.heap.len();
+        let key = self.heap[0];
+        let (mut pos, mut child) = (0, 1);
+        while child + 1 < end {
+            if before(&self.slab, self.heap[child + 1], self.heap[child]) {
+                child += 1;
+            }
+            self.heap[pos] = self.heap[child];
+            pos = child;
+            child = 2 * pos + 1;
+        }
+        if child + 1 == end {
+            self.heap[pos] = self.heap[child];
+            pos = child;
+        }
+        self.heap[pos] = key;
+        self.sift_up(pos);
     }
 }
 
 pub struct Sequencer<T> {
     lateness: i64,
-    heap: BinaryHeap<Reverse<Pending<T>>>,
+    heap: Reorder<T>,
     seq: u64,
     partitions: BTreeMap<i32, PartitionClock>,
     watermark: Millis,
@@ -73,7 +172,7 @@ impl<T> Sequencer<T> {
     pub fn new(lateness_ms: i64) -> Self {
         Sequencer {
             lateness: lateness_ms.max(0),
-            heap: BinaryHeap::new(),
+            heap: Reorder::new(),
             seq: 0,
             partitions: BTreeMap::new(),
             watermark: Millis::MIN,
@@ -91,7 +190,7 @@ impl<T> Sequencer<T> {
     }
 
     pub fn buffered(&self) -> usize {
-        self.heap.len()
+        self.heap.heap.len()
     }
 
     /// Every partition read has caught up (none unseen or delivering): the input is quiet, not
@@ -134,7 +233,7 @@ impl<T> Sequencer<T> {
             return Admission::Late(event, token);
         }
         self.seq += 1;
-        self.heap.push(Reverse(Pending { ts, seq: self.seq, event, token }));
+        self.heap.push(self.seq, event, token);
         self.recompute();
         Admission::Buffered
     }
@@ -142,15 +241,15 @@ impl<T> Sequencer<T> {
     /// Drops buffered events whose token matches (a revoked partition's: its new owner re-reads
     /// them from the committed offset). Returns how many were dropped.
     pub fn discard(&mut self, mut pred: impl FnMut(&T) -> bool) -> usize {
-        let before = self.heap.len();
-        self.heap.retain(|Reverse(p)| !pred(&p.token));
-        before - self.heap.len()
+        let had = self.buffered();
+        self.heap.retain(|t| !pred(t));
+        had - self.buffered()
     }
 
     /// The next buffered event below the watermark, in `(ts, event_id)` order.
     pub fn pop_ready(&mut self) -> Option<(Event, T)> {
-        if self.heap.peek().is_some_and(|Reverse(p)| p.ts < self.watermark) {
-            self.heap.pop().map(|Reverse(p)| (p.event, p.token))
+        if self.heap.peek_ts().is_some_and(|ts| ts < self.watermark) {
+            self.heap.pop()
         } else {
             None
         }
@@ -267,5 +366,52 @@ mod tests {
         assert_eq!(drain(&mut s), Vec::<String>::new(), "b (1,950) may still be overtaken");
         assert!(matches!(s.push(0, ev("late", 1_899), ()), Admission::Late(..)));
         assert!(matches!(s.push(0, ev("ok", 1_900), ()), Admission::Buffered));
+    }
+
+    /// Against a plain sort on `(ts, event_id, seq)`, with repeated ids and times, interleaved
+    /// pops and a discard, so slots are freed and reused mid-stream.
+    #[test]
+    fn release_order_matches_sorting_by_ts_event_id_and_arrival() {
+        let mut s: Sequencer<u64> = Sequencer::new(10_000);
+        let mut expected: Vec<(Millis, String, u64)> = Vec::new();
+        let mut got = Vec::new();
+        let mut x: u64 = 12_345;
+        for seq in 0..3_000u64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            // Each flush moves the watermark past everything seen: later batches start above it.
+            let ts = seq.div_ceil(97) as i64 * 1_000 + (x >> 33) as i64 % 50;
+            let id = format!("e{}", (x >> 20) % 7);
+            assert!(matches!(s.push(0, ev(&id, ts), seq), Admission::Buffered));
+            expected.push((ts, id, seq));
+            if seq % 97 == 0 {
+                s.flush();
+                got.extend(std::iter::from_fn(|| s.pop_ready()).map(|(e, t)| (e.ts, e.event_id.to_string(), t)));
+            }
+            if seq == 1_500 {
+                let gone = s.discard(|t| t % 5 == 0);
+                let still = |&(_, _, t): &(Millis, String, u64)| t % 5 != 0 || got.iter().any(|g| g.2 == t);
+                let before = expected.len();
+                expected.retain(still);
+                assert_eq!(gone, before - expected.len());
+            }
+        }
+        assert!(s.heap.slab.len() < 2_000, "freed slots are reused");
+        s.flush();
+        got.extend(std::iter::from_fn(|| s.pop_ready()).map(|(e, t)| (e.ts, e.event_id.to_string(), t)));
+        assert_eq!(s.buffered(), 0);
+        // Every flush releases everything, so each batch is sorted on its own.
+        let mut want = Vec::new();
+        let mut batch = Vec::new();
+        for e in expected {
+            let cut = e.2 % 97 == 0;
+            batch.push(e);
+            if cut {
+                batch.sort();
+                want.append(&mut batch);
+            }
+        }
+        batch.sort();
+        want.append(&mut batch);
+        assert_eq!(got, want);
     }
 }
