@@ -331,7 +331,7 @@ pub async fn run(base: &Config, opts: &BenchOptions) -> anyhow::Result<Report> {
     ];
 
     // 4. The live maximum: the highest rate at which producer, broker and service, sharing this
-    // machine, keep up. Doubling from 1,000/s, then bisecting to within 15 %.
+    // machine, keep up. Doubling from 1,000/s (up to the backlog maximum), then bisecting to within 15 %.
     let mut live = Live { templates: Vec::new(), opts: opts.clone() };
     let (mut good, mut bad) = (opts.live_rate.unwrap_or(0.0), None);
     let mut rate = 1_000.0f64;
@@ -348,7 +348,8 @@ pub async fn run(base: &Config, opts: &BenchOptions) -> anyhow::Result<Report> {
             bad = Some(rate);
         }
         rate = match bad {
-            None if rate * 2.0 <= max_rate => rate * 2.0,
+            // The backlog maximum bounds the search: live runs also carry the producer's load.
+            None if rate < max_rate => (rate * 2.0).min(max_rate),
             None => break,
             Some(b) if good == 0.0 && b > 100.0 => b / 2.0,
             Some(b) if good > 0.0 && b / good > 1.15 && probe < 12 => (b * good).sqrt(),
