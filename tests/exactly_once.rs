@@ -28,6 +28,14 @@ use rdkafka::Offset;
 use sellerguard::alert::Alert;
 use sellerguard::gen::GenConfig;
 
+async fn produce_mock(producer: &FutureProducer, part: &[(String, String)]) {
+    let sends =
+        part.iter().map(|(k, l)| producer.send(FutureRecord::to("events-eos").key(k).payload(l), Timeout::Never));
+    for r in futures::future::join_all(sends).await {
+        r.expect("produce to the mock cluster");
+    }
+}
+
 fn eos_config(dir: &std::path::Path) -> std::path::PathBuf {
     let cfg = dir.join("eos.toml");
     std::fs::write(
@@ -50,17 +58,22 @@ async fn transactions_commit_alerts_and_offsets_together_on_the_mock_cluster() {
     let Reference { dir, lines, alert_ids: expected, .. } = replay_reference(&gen);
     assert!(expected.len() > 10, "traffic must produce alerts: {}", expected.len());
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
-    let sends =
-        lines.iter().map(|(k, l)| producer.send(FutureRecord::to("events-eos").key(k).payload(l), Timeout::Never));
-    for r in futures::future::join_all(sends).await {
-        r.expect("produce to the mock cluster");
-    }
-    producer.flush(Duration::from_secs(10)).unwrap();
+    // Half the traffic first; the rest only once a transaction has committed, so that the run
+    // needs more than one however fast the engine gets through a half.
+    let (first, second) = lines.split_at(lines.len() / 2);
+    produce_mock(&producer, first).await;
 
     let cfg = eos_config(dir.path());
     let log = dir.path().join("service.log");
     let group = unique_group("sellerguard-eos");
     let svc = start_service(&cfg, &bootstrap, "eos", &group, &log);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while svc.scrape("sellerguard_transactions_total") < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "no transaction committed\n{}", log_tail(&log, 40));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    produce_mock(&producer, second).await;
+    producer.flush(Duration::from_secs(10)).unwrap();
 
     let got = tokio::task::spawn_blocking({
         let (b, n) = (bootstrap.clone(), expected.len());

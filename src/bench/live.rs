@@ -120,7 +120,9 @@ impl Live {
             svc.stop().await?;
             stop.store(true, Ordering::Relaxed);
             let _ = reader.join();
-            Row { name: name.into(), events: sent, rate: achieved, alerts: None, latency: None }
+            // A measured run that did not catch up in a minute: say so rather than show no figures.
+            let name = if timed { format!("sellerguard, live at {name} (did not catch up)") } else { name.into() };
+            Row { name, events: sent, rate: achieved, alerts: None, latency: None }
         };
         Ok(LiveResult { row, kept_up })
     }
