@@ -36,11 +36,8 @@ impl Live {
         Ok(())
     }
 
-    /// Publishes at `rate` and times a plain consumer of the same topic: no service in between.
-    pub(super) async fn hop(&mut self, cfg: &Config, rate: f64, duration: Duration) -> anyhow::Result<Row> {
-        self.ensure(rate, duration).await?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let reader = load::read_timed(&cfg.kafka.brokers, &cfg.kafka.input_topic, load::parse_event, stop.clone())?;
+    /// Publishes the templates to the input topic at `rate` for `duration`, off the async workers.
+    async fn publish(&mut self, cfg: &Config, rate: f64, duration: Duration) -> anyhow::Result<load::LiveSent> {
         let templates = std::mem::take(&mut self.templates);
         let (b, topic) = (cfg.kafka.brokers.clone(), cfg.kafka.input_topic.clone());
         let (templates, produced) = tokio::task::spawn_blocking(move || {
@@ -49,7 +46,15 @@ impl Live {
         })
         .await?;
         self.templates = templates;
-        let sent = produced?;
+        produced
+    }
+
+    /// Publishes at `rate` and times a plain consumer of the same topic: no service in between.
+    pub(super) async fn hop(&mut self, cfg: &Config, rate: f64, duration: Duration) -> anyhow::Result<Row> {
+        self.ensure(rate, duration).await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = load::read_timed(&cfg.kafka.brokers, &cfg.kafka.input_topic, load::parse_event, stop.clone())?;
+        let sent = self.publish(cfg, rate, duration).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         stop.store(true, Ordering::Relaxed);
         let seen = reader.join().map_err(|_| anyhow::anyhow!("timed reader panicked"))?;
@@ -76,15 +81,7 @@ impl Live {
         let stop = Arc::new(AtomicBool::new(false));
         let reader = load::read_timed(&cfg.kafka.brokers, &cfg.kafka.alerts_topic, load::parse_alert, stop.clone())?;
         let svc = Running::start(cfg, self.opts.partitions).await?;
-        let templates = std::mem::take(&mut self.templates);
-        let (b, topic) = (cfg.kafka.brokers.clone(), cfg.kafka.input_topic.clone());
-        let (templates, produced) = tokio::task::spawn_blocking(move || {
-            let r = load::produce_live(&b, &topic, &templates, rate, duration);
-            (templates, r)
-        })
-        .await?;
-        self.templates = templates;
-        let load::LiveSent { sent, achieved, flush_lag, published } = produced?;
+        let load::LiveSent { sent, achieved, flush_lag, published } = self.publish(cfg, rate, duration).await?;
         // Kept up: the broker took everything within SLACK of the last send, and the service read it
         // within SLACK more; a queue that grows during the run shows at its end. (The last events
         // of each partition then wait for the partitions to go idle: the end of a stream, not lag.)
