@@ -40,11 +40,15 @@ pub struct State {
     /// When the last record was published and what `differs` compares in it.
     last: Option<(Millis, Marks)>,
     version: u64,
+    /// `(from, until, publisher)`: a reading at any time in `[from, until)` under that publisher
+    /// equals the last one (nothing recorded since, nothing expires before `until`), so it would
+    /// decide the same: not material. Most events change no count; this spares their reading.
+    quiet: Option<(Millis, Millis, u64)>,
 }
 
 impl Default for State {
     fn default() -> Self {
-        State { window: Lazy::default(), first_seen: Millis::MAX, last: None, version: 0 }
+        State { window: Lazy::default(), first_seen: Millis::MAX, last: None, version: 0, quiet: None }
     }
 }
 
@@ -93,6 +97,8 @@ pub struct Publisher {
     min_interval_ms: i64,
     /// Indexed by the bit position of `UNMET_*`.
     reasons: [String; 4],
+    /// Unique per `new`: a reading remembered under one config says nothing under another.
+    id: u64,
 }
 
 impl Publisher {
@@ -107,9 +113,12 @@ impl Publisher {
                 format!("positive feedback below {:.0}%", cfg.good_seller_min_positive * 100.0),
                 "an open high-severity violation".into(),
             ],
+            id: NEXT_PUBLISHER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 }
+
+static NEXT_PUBLISHER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The published record (JSON on the standing topic).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,33 +150,46 @@ fn span(cfg: &StandingConfig) -> Span {
 
 impl State {
     pub fn seen(&mut self, ts: Millis) {
-        self.first_seen = self.first_seen.min(ts);
+        if ts < self.first_seen {
+            self.first_seen = ts;
+            self.quiet = None;
+        }
+    }
+    /// The window, to record something in: the last reading no longer holds.
+    fn changed(&mut self) -> &mut Window {
+        self.quiet = None;
+        self.window.make()
     }
     pub fn order(&mut self, cfg: &StandingConfig, ts: Millis) {
-        self.window.make().counts.add_to(ORDERS, span(cfg), ts, 1);
+        self.changed().counts.add_to(ORDERS, span(cfg), ts, 1);
     }
     pub fn dispute(&mut self, cfg: &StandingConfig, ts: Millis) {
-        self.window.make().counts.add_to(DISPUTES, span(cfg), ts, 1);
+        self.changed().counts.add_to(DISPUTES, span(cfg), ts, 1);
     }
     pub fn review(&mut self, cfg: &StandingConfig, ts: Millis, rating: u8) {
-        self.window.make().record(span(cfg), ts, FEEDBACK, rating >= cfg.positive_min_rating);
+        self.changed().record(span(cfg), ts, FEEDBACK, rating >= cfg.positive_min_rating);
     }
     pub fn shipment(&mut self, cfg: &StandingConfig, ts: Millis, valid_tracking: bool) {
-        self.window.make().record(span(cfg), ts, TRACKING, valid_tracking);
+        self.changed().record(span(cfg), ts, TRACKING, valid_tracking);
     }
     pub fn due(&mut self, cfg: &StandingConfig, ts: Millis, on_time: bool) {
-        self.window.make().record(span(cfg), ts, DISPATCH, on_time);
+        self.changed().record(span(cfg), ts, DISPATCH, on_time);
     }
     pub fn turn(&mut self, cfg: &StandingConfig, ts: Millis, answered: bool) {
-        self.window.make().record(span(cfg), ts, REPLIES, answered);
+        self.changed().record(span(cfg), ts, REPLIES, answered);
     }
     pub fn violation(&mut self, ts: Millis, rule: &'static str, severity: Severity) {
-        self.window.make().violations.push((ts, rule, severity));
+        self.changed().violations.push((ts, rule, severity));
     }
 
     /// The current record, if it differs materially from the last one published (or none was).
     pub fn publish(&mut self, p: &Publisher, seller_id: &str, now: Millis) -> Option<Standing> {
         if self.last.as_ref().is_some_and(|(t, _)| now - t < p.min_interval_ms) {
+            return None;
+        }
+        // With no material-change threshold every reading is news: nothing to spare.
+        let same = |(from, until, id): (Millis, Millis, u64)| id == p.id && from <= now && now < until;
+        if p.cfg.material_change > 0.0 && self.quiet.is_some_and(same) {
             return None;
         }
         let next = self.read(p, now);
@@ -196,6 +218,10 @@ impl State {
         let (tracking, shipments) = TRACKING.read(&counts);
         let (orders, disputes) = (counts[ORDERS], counts[DISPUTES]);
         w.violations.retain(|(t, _, _)| now - t < sp.len_ms);
+        // Until when this reading holds with nothing recorded: the oldest bucket or violation
+        // leaves the window, or the seller comes of age (1 ms short of it, for rounding).
+        let mut until = w.counts.next_expiry(sp).unwrap_or(Millis::MAX);
+        until = w.violations.iter().fold(until, |u, (t, _, _)| u.min(t.saturating_add(sp.len_ms)));
         let mut open: Vec<(&'static str, u64)> = Vec::new();
         if !w.violations.is_empty() {
             let mut rules: Vec<&'static str> = w.violations.iter().map(|(_, r, _)| *r).collect();
@@ -212,7 +238,10 @@ impl State {
         let age_days = (self.first_seen != Millis::MAX).then(|| (now - self.first_seen) as f64 / DAY_MS as f64);
         if age_days.is_some_and(|d| d < cfg.good_seller_min_age_days) {
             unmet |= UNMET_AGE;
+            let of_age = (cfg.good_seller_min_age_days * DAY_MS as f64) as i64;
+            until = until.min(self.first_seen.saturating_add(of_age).saturating_sub(1));
         }
+        self.quiet = Some((now, until, p.id));
         if reviews < cfg.good_seller_min_reviews as u64 {
             unmet |= UNMET_REVIEWS;
         } else if feedback.is_some_and(|f| f < cfg.good_seller_min_positive) {
@@ -243,6 +272,10 @@ impl State {
     }
 
     pub fn sweep(&mut self, cfg: &StandingConfig, now: Millis) -> bool {
+        // Before `until` a sweep removes nothing a reading sees; from it on, the reading is stale.
+        if self.quiet.is_some_and(|(_, until, _)| now >= until) {
+            self.quiet = None;
+        }
         self.window.sweep(|w| w.sweep(cfg, now))
     }
 }
@@ -321,6 +354,44 @@ mod tests {
             good_seller_min_reviews: 3,
             good_seller_min_positive: 0.955,
             ..StandingConfig::default()
+        }
+    }
+
+    proptest::proptest! {
+        /// Remembering the last reading changes no decision: the same calls on a state that must
+        /// read every time publish the same records.
+        #[test]
+        fn a_remembered_reading_decides_as_a_fresh_one(
+            ops in proptest::collection::vec((0u8..9, 0i64..(3 * DAY_MS), 1u8..6), 1..120),
+            min_age_days in 0.0f64..2.0,
+        ) {
+            let cfg = StandingConfig {
+                window_days: 1.0,
+                good_seller_min_age_days: min_age_days,
+                good_seller_min_reviews: 2,
+                min_interval_minutes: 30.0,
+                ..cfg()
+            };
+            let p = Publisher::new(&cfg);
+            let (mut cached, mut fresh) = (State::default(), State::default());
+            let mut now = T;
+            for (op, step, stars) in ops {
+                now += step / 8;
+                for st in [&mut cached, &mut fresh] {
+                    match op {
+                        0 => st.seen(now - step),
+                        1 => st.order(&cfg, now),
+                        2 => st.review(&cfg, now, stars),
+                        3 => st.due(&cfg, now, stars > 2),
+                        4 => st.violation(now, "late_dispatch", if stars > 4 { Severity::High } else { Severity::Low }),
+                        5 => { st.sweep(&cfg, now); }
+                        _ => {}
+                    }
+                }
+                fresh.quiet = None;
+                let (a, b) = (cached.publish(&p, "s", now), fresh.publish(&p, "s", now));
+                proptest::prop_assert_eq!(a, b, "at {}", now - T);
+            }
         }
     }
 

@@ -90,6 +90,13 @@ impl<const N: usize> Counters<N> {
         self.total
     }
 
+    /// The earliest time at which the counts change with nothing added: the oldest bucket leaves
+    /// (`expire` drops bucket `b` once `now − len + 1` reaches bucket `b + 1`).
+    pub fn next_expiry(&self, span: Span) -> Option<Millis> {
+        let (b, _) = self.buckets.front()?;
+        Some((b + 1).saturating_mul(span.bucket_ms).saturating_add(span.len_ms - 1))
+    }
+
     pub fn expire(&mut self, span: Span, now: Millis) {
         let first = span.first_live_bucket(now);
         while let Some(&(b, c)) = self.buckets.front() {
@@ -187,6 +194,20 @@ mod tests {
     use super::*;
 
     const H: i64 = 3_600_000;
+
+    /// `next_expiry` is exactly the first time `counts` drops the oldest bucket.
+    #[test]
+    fn next_expiry_is_when_the_oldest_bucket_leaves() {
+        for span in [Span::exact(5 * H), Span::new(24 * H, 24), Span::new(30 * 24 * H, 30)] {
+            let mut c = Counter::default();
+            assert_eq!(c.next_expiry(span), None);
+            c.add(span, 7 * H + 123, 1);
+            c.add(span, 7 * H + 123 + span.bucket_ms, 1);
+            let t = c.next_expiry(span).unwrap();
+            assert_eq!(c.clone().count(span, t - 1), 2, "{span:?}");
+            assert_eq!(c.count(span, t), 1, "{span:?}");
+        }
+    }
 
     #[test]
     fn exact_counter_boundaries() {

@@ -1,0 +1,45 @@
+//! The engine alone over the `core` benchmark's traffic, for a profiler (callgrind, perf): the
+//! events are decoded first, then moved through a fresh engine, so a profile of `Engine::push`
+//! shows the engine's own cost. `cargo run --release --example profile_engine -- [events] [rounds]`,
+//! e.g. `valgrind --tool=callgrind target/release/examples/profile_engine 100000 1`.
+
+use sellerguard::config::Config;
+use sellerguard::decode::{decode, DecodeLimits};
+use sellerguard::engine::{Engine, Step};
+use sellerguard::gen::{generate, GenConfig};
+
+fn main() {
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("numbers: events rounds"));
+    let n = args.next().unwrap_or(100_000);
+    let rounds = args.next().unwrap_or(1);
+    let limits = DecodeLimits::default();
+    let mut events = Vec::with_capacity(n);
+    let gcfg = GenConfig { sellers: 400, target_events: Some(n), ..GenConfig::default() };
+    generate(&gcfg, &mut |_, l| {
+        if events.len() < n {
+            events.extend(decode(l.as_bytes(), &limits).ok());
+        }
+    })
+    .expect("generator config is valid");
+    let cfg = Config::default();
+    let mut alerts = 0;
+    for _ in 0..rounds {
+        let batch = events.clone();
+        let started = std::time::Instant::now();
+        let mut engine = Engine::<u64>::new(&cfg).expect("default config is valid");
+        let mut step = Step::default();
+        for (i, ev) in batch.into_iter().enumerate() {
+            engine.push(0, ev, i as u64, &mut step);
+            alerts += step.alerts.len();
+            step.alerts.clear();
+            step.done.clear();
+            step.causes.clear();
+            step.standing.clear();
+        }
+        engine.flush(&mut step);
+        alerts += step.alerts.len();
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!("{} events in {:.1} ms: {:.2} M events/s", events.len(), secs * 1e3, events.len() as f64 / secs / 1e6);
+    }
+    println!("{alerts} alerts");
+}
