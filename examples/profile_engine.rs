@@ -9,9 +9,13 @@ use sellerguard::engine::{Engine, Step};
 use sellerguard::gen::{generate, GenConfig};
 
 fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("numbers: events rounds"));
-    let n = args.next().unwrap_or(100_000);
-    let rounds = args.next().unwrap_or(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |i: usize, default| args.get(i).map_or(default, |a| a.parse::<usize>().expect("events rounds [config]"));
+    let (n, rounds) = (number(0, 100_000), number(1, 1));
+    let cfg = match args.get(2) {
+        Some(path) => Config::from_toml(&std::fs::read_to_string(path).expect("readable config")).expect("valid config"),
+        None => Config::default(),
+    };
     let limits = DecodeLimits::default();
     let mut events = Vec::with_capacity(n);
     let gcfg = GenConfig { sellers: 400, target_events: Some(n), ..GenConfig::default() };
@@ -21,7 +25,6 @@ fn main() {
         }
     })
     .expect("generator config is valid");
-    let cfg = Config::default();
     let mut alerts = 0;
     for _ in 0..rounds {
         let batch = events.clone();

@@ -3,7 +3,7 @@
 //! type. Each token `T` stands for where an event came from (a Kafka offset, a line number); the
 //! engine hands tokens back once their event has been processed, with the alerts of that step.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::alert::{rfc3339, Alert};
 use crate::config::{Config, ConfigError};
@@ -54,7 +54,7 @@ pub struct Engine<T> {
     seq: Sequencer<(i32, T)>,
     /// Partitions whose sellers this instance judges; events of the others only feed the
     /// cross-seller views. `None`: all of them (replay, a single instance).
-    owned: Option<std::collections::HashSet<i32>>,
+    owned: Option<HashSet<i32>>,
     /// How far ahead of the newest event time seen, and behind the watermark, an event may be.
     time_bounds: (i64, i64),
     clock: WallClock,
@@ -63,6 +63,15 @@ pub struct Engine<T> {
 
 fn system_clock() -> Millis {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
+}
+
+/// Judge the event if its partition is ours, else let it feed only the cross-seller views.
+fn process(detector: &mut Detector, owned: &Option<HashSet<i32>>, partition: i32, ev: &Event, out: &mut Vec<Alert>) {
+    if owned.as_ref().is_none_or(|o| o.contains(&partition)) {
+        detector.on_event_from(partition, ev, out);
+    } else {
+        detector.observe(ev, out);
+    }
 }
 
 impl<T> Engine<T> {
@@ -114,16 +123,9 @@ impl<T> Engine<T> {
         self.owned = Some(owned.into_iter().collect());
     }
 
-    fn judges(&self, partition: i32) -> bool {
-        self.owned.as_ref().is_none_or(|o| o.contains(&partition))
-    }
 
     fn process(&mut self, partition: i32, event: &Event, alerts: &mut Vec<crate::alert::Alert>) {
-        if self.judges(partition) {
-            self.detector.on_event_from(partition, event, alerts);
-        } else {
-            self.detector.observe(event, alerts);
-        }
+        process(&mut self.detector, &self.owned, partition, event, alerts);
     }
 
     /// The partition is caught up: stop waiting for it.
@@ -186,13 +188,16 @@ impl<T> Engine<T> {
 
     fn drain(&mut self, step: &mut Step<T>) {
         let start = step.alerts.len();
-        while let Some((event, (partition, token))) = self.seq.pop_ready() {
-            // Timers due at or before this event fire first, whatever the arrival order was.
-            self.detector.fire_timers(event.ts, &mut step.alerts);
-            self.process(partition, &event, &mut step.alerts);
+        while let Some(ready) = self.seq.next_ready() {
+            // Read in place (see `next_ready`): the sequencer and the detector are apart.
+            if let Some((event, (partition, _))) = self.seq.ready(&ready) {
+                // Timers due at or before this event fire first, whatever the arrival order was.
+                self.detector.fire_timers(event.ts, &mut step.alerts);
+                process(&mut self.detector, &self.owned, *partition, event, &mut step.alerts);
+            }
             self.stats.processed += 1;
             step.causes.resize(step.alerts.len(), Some(step.done.len()));
-            step.done.push(token);
+            step.done.extend(self.seq.release(ready).map(|(_, token)| token));
         }
         // Timers due at or before the watermark: every event before them is in, and any event still
         // to come at their time would let them fire first anyway.

@@ -9,7 +9,7 @@ pub mod sliding;
 pub mod timers;
 
 pub use lazy::Lazy;
-pub use order::{Admission, Sequencer};
+pub use order::{Admission, Ready, Sequencer};
 pub use quantile::WindowedMedian;
 pub use rate::RateWindow;
 pub use sliding::{Counter, Counters, Span, TimedLog};

@@ -84,7 +84,8 @@ impl<T> Reorder<T> {
         self.heap.first().map(|k| k.ts)
     }
 
-    fn pop(&mut self) -> Option<(Event, T)> {
+    /// Removes the first key; its event stays in the slab until [`Reorder::release`].
+    fn pop_slot(&mut self) -> Option<usize> {
         let last = self.heap.pop()?;
         let top = match self.heap.first_mut() {
             Some(root) => {
@@ -94,8 +95,12 @@ impl<T> Reorder<T> {
             }
             None => last,
         };
-        self.free.push(top.slot);
-        self.slab[top.slot].take().map(|s| (s.event, s.token))
+        Some(top.slot)
+    }
+
+    fn release(&mut self, slot: usize) -> Option<(Event, T)> {
+        self.free.push(slot);
+        self.slab[slot].take().map(|s| (s.event, s.token))
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
@@ -148,6 +153,10 @@ impl<T> Reorder<T> {
         self.sift_up(pos);
     }
 }
+
+/// A released event still held by the sequencer (see [`Sequencer::next_ready`]).
+#[must_use = "release it, or its place is never reused"]
+pub struct Ready(usize);
 
 pub struct Sequencer<T> {
     lateness: i64,
@@ -248,11 +257,28 @@ impl<T> Sequencer<T> {
 
     /// The next buffered event below the watermark, in `(ts, event_id)` order.
     pub fn pop_ready(&mut self) -> Option<(Event, T)> {
+        let ready = self.next_ready()?;
+        self.heap.release(ready.0)
+    }
+
+    /// As [`Sequencer::pop_ready`], but the event stays where it is buffered: read it with
+    /// [`Sequencer::ready`], then [`Sequencer::release`] it. Moving a ~270-byte event out (through
+    /// temporaries the compiler does not elide) stalled on store forwarding at every event.
+    pub fn next_ready(&mut self) -> Option<Ready> {
         if self.heap.peek_ts().is_some_and(|ts| ts < self.watermark) {
-            self.heap.pop()
+            self.heap.pop_slot().map(Ready)
         } else {
             None
         }
+    }
+
+    pub fn ready(&self, r: &Ready) -> Option<(&Event, &T)> {
+        self.heap.slab[r.0].as_ref().map(|s| (&s.event, &s.token))
+    }
+
+    /// Frees the event's place and hands back its token.
+    pub fn release(&mut self, r: Ready) -> Option<T> {
+        self.heap.release(r.0).map(|(_, t)| t)
     }
 
     /// Treat the stream as caught up (end of a replay file, or input idle): everything buffered
