@@ -40,7 +40,8 @@ impl<T> Step<T> {
 
 #[derive(Debug, Default, Clone)]
 pub struct EngineStats {
-    pub events_by_type: BTreeMap<EventType, u64>,
+    /// Indexed by `EventType as usize` (a map lookup per event showed in profiles).
+    pub events_by_type: [u64; EventType::ALL.len()],
     pub processed: u64,
     pub late: u64,
     pub alerts_by_rule: BTreeMap<String, u64>,
@@ -163,7 +164,7 @@ impl<T> Engine<T> {
 
     /// Add one decoded event read from `partition`.
     pub fn push(&mut self, partition: i32, event: Event, token: T, step: &mut Step<T>) {
-        *self.stats.events_by_type.entry(event.body.event_type()).or_default() += 1;
+        self.stats.events_by_type[event.body.event_type() as usize] += 1;
         match self.seq.push(partition, event, (partition, token)) {
             Admission::Buffered => self.drain(step),
             Admission::Late(event, (partition, token)) => {
@@ -210,7 +211,7 @@ impl<T> Engine<T> {
     }
 
     fn finish(&mut self, step: &mut Step<T>, start: usize) {
-        step.standing.extend(self.detector.take_standing());
+        self.detector.take_standing_into(&mut step.standing);
         if step.alerts.len() == start {
             return;
         }

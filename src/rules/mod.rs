@@ -211,9 +211,10 @@ impl Detector {
         self.timers.len()
     }
 
-    /// Standing records published since the last call, in publication order.
-    pub fn take_standing(&mut self) -> Vec<standing::Standing> {
-        std::mem::take(&mut self.standing_out)
+    /// Moves the standing records published since the last call, in publication order, to `out`
+    /// (this side keeps its buffer: no allocation per publication).
+    pub fn take_standing_into(&mut self, out: &mut Vec<standing::Standing>) {
+        out.append(&mut self.standing_out);
     }
 
     fn publish_standing(&mut self, seller_id: &str, now: Millis) {
