@@ -86,6 +86,13 @@ pub struct Alert {
     pub detected_at: String,
     pub evidence: serde_json::Value,
     pub message: String,
+    /// The config in force when it was raised ([`crate::config::Config::version`]): which
+    /// thresholds an analyst is looking at, across hot reloads.
+    #[serde(default)]
+    pub config_version: String,
+    /// Raised by a rule in shadow mode (`alerts.shadow`): evaluated and counted, not part of the feed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
 }
 
 impl Alert {

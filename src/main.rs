@@ -176,20 +176,28 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Run(a) => {
             let mut cfg = load_config(&a.config)?;
-            let k = &mut cfg.kafka;
-            for (slot, v) in [
-                (&mut k.brokers, a.brokers),
-                (&mut k.input_topic, a.input_topic),
-                (&mut k.alerts_topic, a.alerts_topic),
-                (&mut k.dlq_topic, a.dlq_topic),
-                (&mut k.group_id, a.group_id),
-                (&mut cfg.service.metrics_addr, a.metrics_addr),
-            ] {
-                if let Some(v) = v {
-                    *slot = v;
+            let flags =
+                [a.brokers, a.input_topic, a.alerts_topic, a.dlq_topic, a.group_id, a.metrics_addr];
+            // Flags and SELLERGUARD_* variables win over the file, at start and at every reload.
+            let overrides = move |cfg: &mut Config| {
+                let k = &mut cfg.kafka;
+                let slots = [
+                    &mut k.brokers,
+                    &mut k.input_topic,
+                    &mut k.alerts_topic,
+                    &mut k.dlq_topic,
+                    &mut k.group_id,
+                    &mut cfg.service.metrics_addr,
+                ];
+                for (slot, v) in slots.into_iter().zip(&flags) {
+                    if let Some(v) = v {
+                        v.clone_into(slot);
+                    }
                 }
-            }
+            };
+            overrides(&mut cfg);
             cfg.validate()?;
+            let reload = a.config.clone().map(|p| (p, Box::new(overrides) as service::reload::Overrides));
             tracing::info!(config = %cfg.redacted_toml(), "configuration");
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
@@ -201,7 +209,8 @@ fn main() -> anyhow::Result<()> {
                 tracing::info!(%bound, "metrics on http://{bound}/metrics, health on /healthz");
                 let (trigger, stop) = shutdown::channel();
                 shutdown::on_signals(trigger);
-                let res = service::run(cfg, metrics, stop, Arc::new(service::Progress::default())).await;
+                let res =
+                    service::run_with_reload(cfg, reload, metrics, stop, Arc::new(service::Progress::default())).await;
                 server.abort();
                 res
             })
