@@ -30,6 +30,7 @@ pub mod intake;
 pub mod realdata;
 pub mod replay;
 pub mod rules;
+pub mod schema;
 pub mod service;
 pub mod shutdown;
 pub mod sink;

@@ -76,6 +76,12 @@ enum Cmd {
         #[arg(long, env = "SELLERGUARD_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Write the JSON Schemas of the event, alert and standing contracts (as in deploy/schemas/).
+    Schema {
+        /// Directory to write event.v1.schema.json, alert.v1.schema.json and standing.v1.schema.json to.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -295,6 +301,12 @@ fn main() -> anyhow::Result<()> {
                 lw.flush()?;
             }
             eprintln!("gen: {} events, {} labelled sellers", summary.events, summary.labels.len());
+            Ok(())
+        }
+        Cmd::Schema { out } => {
+            for path in sellerguard::schema::write_all(&out)? {
+                println!("{}", path.display());
+            }
             Ok(())
         }
         Cmd::Eval { gen, events_file, labels, sweep, config } => {
