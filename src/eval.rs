@@ -23,10 +23,11 @@ pub const SWEEP: [f64; 5] = [1.0, 0.8, 0.6, 0.4, 0.2];
 /// What scoring can fail on: the labels (shared by `eval` and `backtest`, hence a typed error).
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
-    #[error("reading labels {path}: {source}")]
-    ReadLabels { path: String, source: std::io::Error },
-    #[error("labels {path} line {line}: {source}")]
-    ParseLabel { path: String, line: usize, source: serde_json::Error },
+    // The cause is in the message (fields not named `source`, so it is not repeated as a cause).
+    #[error("reading labels {path}: {error}")]
+    ReadLabels { path: String, error: std::io::Error },
+    #[error("labels {path} line {line}: {error}")]
+    ParseLabel { path: String, line: usize, error: serde_json::Error },
     #[error("bad timestamp {0} (RFC 3339 expected)")]
     Timestamp(String),
     #[error("labels name unknown family {0}")]
@@ -270,10 +271,10 @@ pub fn run_files(cfg: &Config, events: &Path, labels: &Path) -> anyhow::Result<O
 /// A labels file (JSON lines of [`Label`], as `gen --labels` writes it; blank lines skipped).
 pub fn read_labels(path: &Path) -> Result<Vec<Label>, ScoreError> {
     let shown = || path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ScoreError::ReadLabels { path: shown(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|error| ScoreError::ReadLabels { path: shown(), error })?;
     (text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()))
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|source| ScoreError::ParseLabel { path: shown(), line: i + 1, source })
+            serde_json::from_str(l).map_err(|error| ScoreError::ParseLabel { path: shown(), line: i + 1, error })
         })
         .collect()
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sellerguard::config::Config;
-use sellerguard::{bench, demo, eval, gen, replay, service, shutdown, telemetry};
+use sellerguard::{backtest, bench, demo, eval, gen, replay, service, shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(name = "sellerguard", version, about = "Real-time marketplace seller-rule violation detector")]
@@ -75,6 +75,25 @@ enum Cmd {
         sweep: bool,
         #[arg(long, env = "SELLERGUARD_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Replay history under a baseline and a candidate config side by side: alerts per rule, those
+    /// only one config raises (matched by alert_id), precision and recall per family with --labels,
+    /// the configs' differing keys, rejected and late events.
+    Backtest {
+        /// The candidate config.
+        #[arg(long)]
+        config: PathBuf,
+        /// The baseline config (default: SELLERGUARD_CONFIG, else the built-in default).
+        #[arg(long, env = "SELLERGUARD_CONFIG")]
+        baseline: Option<PathBuf>,
+        /// Events (JSON lines), or - for stdin.
+        input: String,
+        /// Fraud labels of the events (JSON lines, as `gen --labels` writes them).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Print one JSON document instead of the tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Write the JSON Schemas of the event, alert and standing contracts (as in deploy/schemas/).
     Schema {
@@ -301,6 +320,21 @@ fn main() -> anyhow::Result<()> {
                 lw.flush()?;
             }
             eprintln!("gen: {} events, {} labelled sellers", summary.events, summary.labels.len());
+            Ok(())
+        }
+        Cmd::Backtest { config, baseline, input, labels, json } => {
+            let opts = backtest::Options {
+                baseline: baseline.as_deref(),
+                candidate: &config,
+                input: &input,
+                labels: labels.as_deref(),
+            };
+            let report = backtest::run(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
+            }
             Ok(())
         }
         Cmd::Schema { out } => {

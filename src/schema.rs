@@ -44,8 +44,11 @@ fn generate<T: JsonSchema>(settings: SchemaSettings) -> Value {
     settings.into_generator().into_root_schema_for::<T>().to_value()
 }
 
+/// Generates one schema.
+pub type Generator = fn() -> Value;
+
 /// The shipped files: name in `deploy/schemas/` and generator.
-pub const FILES: [(&str, fn() -> Value); 3] = [
+pub const FILES: [(&str, Generator); 3] = [
     ("event.v1.schema.json", event_schema),
     ("alert.v1.schema.json", alert_schema),
     ("standing.v1.schema.json", standing_schema),
