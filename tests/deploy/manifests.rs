@@ -113,50 +113,58 @@ pub fn check_dockerfile() {
     assert!(build.from.starts_with("rust:") && build.from.ends_with("-bookworm"), "{}", build.from);
     assert_eq!(run.from, "debian:bookworm-slim", "runtime on the builder's Debian release (same glibc)");
 
-    // The build context holds every file the build stage copies, and what the crate compiles in.
+    // The build context holds every file the build stage copies, every target the manifest
+    // declares (cargo refuses the manifest otherwise) and every file the crate compiles in.
     let ignore = std::fs::read_to_string(repo().join(".dockerignore")).expect(".dockerignore at the repository root");
-    let ignored: Vec<&str> = ignore
-        .lines()
-        .map(str::trim)
+    let patterns: Vec<&str> = (ignore.lines().map(str::trim))
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| l.trim_matches('/'))
         .collect();
+    // Enough of .dockerignore's matching for this file: directories, and `*.ext` at the root.
+    let excluded = |rel: &str| {
+        (patterns.iter()).any(|p| match p.strip_prefix('*') {
+            Some(ext) => !rel.contains('/') && rel.ends_with(ext),
+            None => rel == *p || rel.starts_with(&format!("{p}/")),
+        })
+    };
     let mut copied = Vec::new();
     for args in build.all("COPY").filter(|a| !a.starts_with("--from")) {
         let parts: Vec<&str> = args.split_whitespace().collect();
         for src in &parts[..parts.len() - 1] {
             let src = src.trim_end_matches('/');
             assert!(repo().join(src).exists(), "COPY {src}: not in the repository");
-            assert!(
-                !ignored.iter().any(|i| src == *i || src.starts_with(&format!("{i}/"))),
-                "COPY {src}: excluded by .dockerignore"
-            );
+            assert!(!excluded(src), "COPY {src}: excluded by .dockerignore");
             copied.push(src.to_string());
         }
     }
-    for f in ["Cargo.toml", "Cargo.lock", "src"] {
-        assert!(copied.iter().any(|c| c == f), "the build stage copies {f}");
+    let in_context = |rel: &str| !excluded(rel) && copied.iter().any(|c| rel == c || rel.starts_with(&format!("{c}/")));
+    let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(repo().join("Cargo.toml")).unwrap()).unwrap();
+    let mut needed = vec!["Cargo.toml".to_string(), "Cargo.lock".to_string(), "src/lib.rs".to_string()];
+    for (kind, dir) in [("bin", "src/bin"), ("bench", "benches"), ("test", "tests"), ("example", "examples")] {
+        for t in manifest.get(kind).and_then(|v| v.as_array()).into_iter().flatten() {
+            let default = format!("{dir}/{}.rs", t["name"].as_str().unwrap());
+            needed.push(t.get("path").and_then(|p| p.as_str()).map_or(default, String::from));
+        }
     }
     let include = regex::Regex::new(r#"include_(?:str|bytes)!\("([^"]+)"\)"#).unwrap();
     let mut stack = vec![repo().join("src")];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().map(Result::unwrap) {
-            let p = e.path();
+        for p in std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()) {
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "rs") {
                 for c in include.captures_iter(&std::fs::read_to_string(&p).unwrap()) {
                     let target = p.parent().unwrap().join(&c[1]).canonicalize().unwrap();
-                    let rel = target.strip_prefix(repo()).unwrap().to_string_lossy().to_string();
-                    let inside = copied.iter().any(|c| rel == *c || rel.starts_with(&format!("{c}/")));
-                    assert!(inside, "{} compiles in {rel}, which the build stage does not copy", p.display());
+                    needed.push(target.strip_prefix(repo()).unwrap().to_string_lossy().to_string());
                 }
             }
         }
     }
+    for rel in &needed {
+        assert!(in_context(rel), "the build needs {rel}, which the build stage does not copy from the context");
+    }
 
     // The runtime stage copies cargo's release binary and runs it by name from PATH.
-    let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(repo().join("Cargo.toml")).unwrap()).unwrap();
     let bin = manifest["bin"][0]["name"].as_str().unwrap();
     let cargo = build.all("RUN").find(|r| r.contains("cargo build")).expect("a RUN with cargo build");
     assert!(cargo.contains("--release") && cargo.contains("--locked"), "{cargo}");
@@ -262,7 +270,8 @@ pub fn check_compose() {
     let rules = prom["rule_files"].as_sequence().unwrap();
     assert_eq!(rules.len(), 1);
     assert_eq!(dst("prometheus.yml").parent().unwrap().join(str_of(&rules[0])), dst("alerts.yml"));
-    let job = prom["scrape_configs"].as_sequence().unwrap().iter().find(|j| j["job_name"] == "sellerguard").unwrap();
+    let job = prom["scrape_configs"].as_sequence().unwrap().iter().find(|j| j["job_name"] == "sellerguard");
+    let job = job.expect("prometheus.yml has a `sellerguard` scrape job");
     assert_eq!(str_of(&job["static_configs"][0]["targets"][0]), format!("sellerguard:{}", img.port));
     assert_eq!(cfg.service.metrics_addr.rsplit(':').next().unwrap(), img.port.to_string());
 
