@@ -6,7 +6,7 @@
 //! raises, matched by `alert_id` (deterministic: the same rule, seller and completing event give the
 //! same id under any config). With labels, precision and recall per family, scored by
 //! [`eval::score`] exactly as `sellerguard eval` scores them. Shadow-mode alerts count as alerts of
-//! their rule: trying a rule in shadow is what a backtest is for.
+//! their rule (trying a rule in shadow is what a backtest is for); a column says how many were.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
@@ -83,6 +83,8 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct SideSummary {
     pub config: String,
+    /// [`Config::version`]: what the alerts of this config carry as `config_version`.
+    pub config_version: String,
     pub accepted: u64,
     pub rejected: u64,
     pub rejected_by_reason: BTreeMap<String, u64>,
@@ -99,6 +101,9 @@ pub struct RuleRow {
     pub only_baseline: u64,
     pub only_candidate: u64,
     pub both: u64,
+    /// Of `baseline` and `candidate`, the alerts raised in shadow mode (`alerts.shadow`).
+    pub baseline_shadow: u64,
+    pub candidate_shadow: u64,
 }
 
 /// One effective setting that differs; `None` where a config does not have the key (map entries).
@@ -166,6 +171,8 @@ struct Side {
     step: Step<u64>,
     /// Alert ids per rule, in emission order.
     ids: BTreeMap<String, Vec<String>>,
+    /// Shadow-mode alerts per rule (also in `ids`).
+    shadow: BTreeMap<String, u64>,
     flags: Vec<Flag>,
     /// Sellers of accepted events: the honest ones are the denominator of "honest flagged".
     sellers: BTreeSet<String>,
@@ -183,6 +190,7 @@ impl Side {
             ),
             step: Step::default(),
             ids: BTreeMap::new(),
+            shadow: BTreeMap::new(),
             flags: Vec::new(),
             sellers: BTreeSet::new(),
             bad_alert: None,
@@ -212,6 +220,9 @@ impl Side {
                 Ok(f) => self.flags.push(f),
                 Err(e) => self.bad_alert = Some(e),
             }
+            if a.shadow {
+                *self.shadow.entry(a.rule.clone()).or_default() += 1;
+            }
             self.ids.entry(a.rule).or_default().push(a.alert_id);
         }
         self.step.done.clear();
@@ -222,6 +233,7 @@ impl Side {
     fn summary(&self, config: &str) -> SideSummary {
         SideSummary {
             config: config.into(),
+            config_version: self.engine.config_version().into(),
             accepted: self.intake.accepted_total(),
             rejected: self.intake.rejected_total(),
             rejected_by_reason: self.intake.rejected.iter().map(|(r, n)| (r.as_str().into(), *n)).collect(),
@@ -283,7 +295,7 @@ pub fn compare(
         baseline: base.summary(&baseline.source),
         candidate: cand.summary(&candidate.source),
         config_diff: config_diff(&baseline.config, &candidate.config),
-        rules: rule_rows(&base.ids, &cand.ids),
+        rules: rule_rows((&base.ids, &base.shadow), (&cand.ids, &cand.shadow)),
         total: RuleRow::default(),
         labels: None,
         families: Vec::new(),
@@ -298,7 +310,10 @@ pub fn compare(
     Ok(report)
 }
 
-fn rule_rows(base: &BTreeMap<String, Vec<String>>, cand: &BTreeMap<String, Vec<String>>) -> Vec<RuleRow> {
+/// Alert ids per rule, and shadow alerts per rule, of one side.
+type Alerts<'a> = (&'a BTreeMap<String, Vec<String>>, &'a BTreeMap<String, u64>);
+
+fn rule_rows((base, base_shadow): Alerts, (cand, cand_shadow): Alerts) -> Vec<RuleRow> {
     let mut rules: Vec<String> = RULES.iter().map(|r| r.to_string()).collect();
     let seen: BTreeSet<&String> = base.keys().chain(cand.keys()).collect();
     rules.extend(seen.into_iter().filter(|r| !RULES.contains(&r.as_str())).cloned());
@@ -314,6 +329,8 @@ fn rule_rows(base: &BTreeMap<String, Vec<String>>, cand: &BTreeMap<String, Vec<S
                 only_baseline: bs.difference(&cs).count() as u64,
                 only_candidate: cs.difference(&bs).count() as u64,
                 both: bs.intersection(&cs).count() as u64,
+                baseline_shadow: base_shadow.get(&rule).copied().unwrap_or(0),
+                candidate_shadow: cand_shadow.get(&rule).copied().unwrap_or(0),
                 rule,
             }
         })
@@ -327,6 +344,8 @@ fn total(rows: &[RuleRow]) -> RuleRow {
         t.only_baseline += r.only_baseline;
         t.only_candidate += r.only_candidate;
         t.both += r.both;
+        t.baseline_shadow += r.baseline_shadow;
+        t.candidate_shadow += r.candidate_shadow;
         t
     })
 }
@@ -405,8 +424,8 @@ impl Report {
     pub fn render(&self) -> String {
         let (b, c) = (&self.baseline, &self.candidate);
         let mut s = format!(
-            "backtest: {} ({} lines)\n  baseline:  {}\n  candidate: {}\n\n",
-            self.input, self.lines, b.config, c.config
+            "backtest: {} ({} lines)\n  baseline:  {} (version {})\n  candidate: {} (version {})\n\n",
+            self.input, self.lines, b.config, b.config_version, c.config, c.config_version
         );
         if self.config_diff.is_empty() {
             s += "config differences (baseline → candidate): none\n\n";
@@ -428,16 +447,21 @@ impl Report {
         s += &format!("{:<28} {:>9} {:>9}\n\n", "late", b.late, c.late);
 
         s += &format!(
-            "{:<40} {:>9} {:>9} {:>13} {:>14} {:>7}\n",
-            "rule", "baseline", "candidate", "only-baseline", "only-candidate", "both"
+            "{:<40} {:>9} {:>9} {:>13} {:>14} {:>7} {:>10}\n",
+            "rule", "baseline", "candidate", "only-baseline", "only-candidate", "both", "shadow b/c"
         );
         for r in self.rules.iter().chain([&self.total]) {
+            let shadow = match (r.baseline_shadow, r.candidate_shadow) {
+                (0, 0) => "-".to_string(),
+                (b, c) => format!("{b}/{c}"),
+            };
             s += &format!(
-                "{:<40} {:>9} {:>9} {:>13} {:>14} {:>7}\n",
-                r.rule, r.baseline, r.candidate, r.only_baseline, r.only_candidate, r.both
+                "{:<40} {:>9} {:>9} {:>13} {:>14} {:>7} {:>10}\n",
+                r.rule, r.baseline, r.candidate, r.only_baseline, r.only_candidate, r.both, shadow
             );
         }
-        s += "\nAlerts are matched by alert_id (the same rule, seller and completing event under both configs).\n";
+        s += "\nAlerts are matched by alert_id (the same rule, seller and completing event under both configs);\n";
+        s += "shadow-mode alerts (alerts.shadow) count as their rule's, `shadow b/c` says how many were.\n";
 
         if let Some(labels) = &self.labels {
             s += &format!("\nagainst {labels} (seller level, as `sellerguard eval` scores):\n");
@@ -540,15 +564,18 @@ mod tests {
         };
         let base = ids(&[("price_dumping", &["a", "b", "c"]), ("late_dispatch", &["x"])]);
         let cand = ids(&[("price_dumping", &["b", "c", "d", "e"]), ("made_up", &["m"])]);
-        let rows = rule_rows(&base, &cand);
+        let shadow: BTreeMap<String, u64> = [("price_dumping".to_string(), 3)].into();
+        let rows = rule_rows((&base, &BTreeMap::new()), (&cand, &shadow));
         let row = |r: &str| rows.iter().find(|x| x.rule == r).unwrap().clone();
         let pd = row("price_dumping");
         assert_eq!((pd.baseline, pd.candidate, pd.only_baseline, pd.only_candidate, pd.both), (3, 4, 1, 2, 2));
+        assert_eq!((pd.baseline_shadow, pd.candidate_shadow), (0, 3));
         let ld = row("late_dispatch");
         assert_eq!((ld.baseline, ld.candidate, ld.only_baseline, ld.only_candidate, ld.both), (1, 0, 1, 0, 0));
         assert_eq!(row("made_up").candidate, 1, "a rule this build does not list is still shown");
         assert_eq!(rows.len(), RULES.len() + 1);
         let t = total(&rows);
         assert_eq!((t.baseline, t.candidate, t.only_baseline, t.only_candidate, t.both), (4, 5, 2, 3, 2));
+        assert_eq!((t.baseline_shadow, t.candidate_shadow), (0, 3));
     }
 }

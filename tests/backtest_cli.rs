@@ -76,33 +76,45 @@ fn rule_table(report: &Value) -> BTreeMap<String, [u64; 5]> {
     .collect()
 }
 
-/// The same table read from the text output: the rule rows and the total row.
-fn text_rule_table(text: &str) -> BTreeMap<String, [u64; 5]> {
+/// The same table read from the text output: the rule rows and the total row (the last column,
+/// `shadow b/c`, as printed).
+fn text_rule_table(text: &str) -> BTreeMap<String, ([u64; 5], String)> {
     let start = text.lines().position(|l| l.starts_with("rule ")).expect("a rule table");
     (text.lines().skip(start + 1))
         .take_while(|l| !l.is_empty())
         .map(|l| {
             let t: Vec<&str> = l.split_whitespace().collect();
-            let n: Vec<u64> = t[1..].iter().map(|x| x.parse().unwrap()).collect();
-            (t[0].to_string(), [n[0], n[1], n[2], n[3], n[4]])
+            let n: Vec<u64> = t[1..6].iter().map(|x| x.parse().unwrap()).collect();
+            (t[0].to_string(), ([n[0], n[1], n[2], n[3], n[4]], t[6].to_string()))
         })
         .collect()
 }
 
-/// `sellerguard replay`: alerts per rule, and the summary (stderr).
-fn replay(events: &Path, config: Option<&Path>) -> (BTreeMap<String, u64>, String) {
+/// `sellerguard replay`: its alerts, and the summary (stderr).
+fn replay_alerts(events: &Path, config: Option<&Path>) -> (Vec<Value>, String) {
     let mut args = vec!["replay", s(events)];
     if let Some(c) = config {
         args.extend(["--config", s(c)]);
     }
     let out = sellerguard(&args);
     assert!(out.status.success(), "replay: {}", stderr(&out));
-    let mut per_rule = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let a: Value = serde_json::from_str(line).unwrap();
-        *per_rule.entry(a["rule"].as_str().unwrap().to_string()).or_default() += 1;
+    let alerts = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (alerts, stderr(&out))
+}
+
+/// Alerts per rule.
+fn per_rule<'a>(alerts: impl IntoIterator<Item = &'a Value>) -> BTreeMap<String, u64> {
+    let mut n = BTreeMap::new();
+    for a in alerts {
+        *n.entry(a["rule"].as_str().unwrap().to_string()).or_default() += 1;
     }
-    (per_rule, stderr(&out))
+    n
+}
+
+/// `sellerguard replay`: alerts per rule, and the summary (stderr).
+fn replay(events: &Path, config: Option<&Path>) -> (BTreeMap<String, u64>, String) {
+    let (alerts, summary) = replay_alerts(events, config);
+    (per_rule(&alerts), summary)
 }
 
 /// A figure after `label` in replay's summary (`rejected: 2`, `events accepted: 71183 (late: 0)`).
@@ -150,7 +162,8 @@ fn identical_configs_match_replay_rule_by_rule() {
     let out = sellerguard(&["backtest", "--config", DEFAULT_TOML, s(&fx.events)]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text_rule_table(&text), table, "{text}");
+    let printed: BTreeMap<String, [u64; 5]> = text_rule_table(&text).into_iter().map(|(r, (n, _))| (r, n)).collect();
+    assert_eq!(printed, table, "{text}");
     assert!(text.contains("config differences (baseline → candidate): none"), "{text}");
     let mut child = Command::new(common::sellerguard_bin())
         .args(["backtest", "--json", "--config", DEFAULT_TOML, "-"])
@@ -218,6 +231,40 @@ fn disabling_a_family_moves_all_its_alerts_to_only_baseline() {
     assert_eq!((fam["candidate"]["flagged"].as_u64(), fam["candidate"]["recall"].as_f64()), (Some(0), Some(0.0)));
     let delta = fam["recall_delta"].as_f64().unwrap();
     assert_eq!(delta, -fam["baseline"]["recall"].as_f64().unwrap());
+}
+
+#[test]
+fn a_rule_in_shadow_mode_still_counts_as_its_rule() {
+    let fx = Fixture::new();
+    let candidate = fx.config("shadow.toml", "[alerts]\nshadow = [\"price_dumping\"]\n");
+    let report = backtest_json(&["--config", s(&candidate), s(&fx.events)]);
+    let (alerts, _) = replay_alerts(&fx.events, Some(&candidate));
+    let (all, shadow) = (per_rule(&alerts), per_rule(alerts.iter().filter(|a| a["shadow"] == true)));
+    assert!(shadow.keys().all(|r| family(r) == "price_dumping") && !shadow.is_empty(), "{shadow:?}");
+
+    let mut printed = BTreeMap::new();
+    for r in report["rules"].as_array().unwrap() {
+        let rule = r["rule"].as_str().unwrap();
+        let n = |k: &str| r[k].as_u64().unwrap();
+        assert_eq!(n("candidate"), all.get(rule).copied().unwrap_or(0), "{rule}: shadow alerts are counted");
+        assert_eq!(n("candidate_shadow"), shadow.get(rule).copied().unwrap_or(0), "{rule}");
+        assert_eq!(n("baseline_shadow"), 0, "{rule}");
+        // In shadow a rule raises what it raised live (its own cooldowns): the same alert ids.
+        assert_eq!([n("only_baseline"), n("only_candidate"), n("both")], [0, 0, n("baseline")], "{rule}");
+        printed.insert(rule.to_string(), n("candidate_shadow"));
+    }
+    let out = sellerguard(&["backtest", "--config", s(&candidate), s(&fx.events)]);
+    for (rule, (_, col)) in text_rule_table(&String::from_utf8_lossy(&out.stdout)) {
+        let want = match printed
+            .get(&rule)
+            .copied()
+            .unwrap_or_else(|| report["total"]["candidate_shadow"].as_u64().unwrap())
+        {
+            0 => "-".to_string(),
+            n => format!("0/{n}"),
+        };
+        assert_eq!(col, want, "{rule}");
+    }
 }
 
 /// `sellerguard eval` on the events file under `config`: per family, the printed

@@ -437,6 +437,12 @@ fn every_replayed_alert_and_standing_record_validates() {
     let mut a = sample.clone();
     a.as_object_mut().unwrap().remove("seller_id");
     assert!(!alerts.is_valid(&a), "alert schema accepts an alert without seller_id");
+    // A shadow-mode alert is marked `"shadow": true` (the key is left out when false).
+    let mut a = sample.clone();
+    a["shadow"] = json!(true);
+    assert!(alerts.is_valid(&a), "{}", errors(&alerts, &a));
+    a["shadow"] = json!("yes");
+    assert!(!alerts.is_valid(&a), "alert schema accepts shadow = \"yes\"");
 
     let records = validator("standing.v1.schema.json");
     let text = std::fs::read_to_string(&standing).unwrap();
