@@ -93,7 +93,9 @@ pub struct Alert {
     pub message: String,
     /// The config in force when it was raised ([`crate::config::Config::version`]): which
     /// thresholds an analyst is looking at, across hot reloads.
-    #[schemars(description = "Version of the config in force when the alert was raised (as in sellerguard_config_info): which thresholds decided it, across hot reloads.")]
+    #[schemars(
+        description = "Version of the config in force when the alert was raised (as in sellerguard_config_info): which thresholds decided it, across hot reloads."
+    )]
     #[serde(default)]
     pub config_version: String,
     /// Raised by a rule in shadow mode (`alerts.shadow`): evaluated and counted, not part of the feed.

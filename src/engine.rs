@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashSet};
 use crate::alert::{rfc3339, Alert};
 use crate::config::{Config, ConfigError};
 use crate::decode::{DecodeError, Event, EventType, Millis, RejectReason};
-use crate::rules::standing::Standing;
 use crate::rules::snooze::Snoozes;
+use crate::rules::standing::Standing;
 use crate::rules::Detector;
 use crate::window::{Admission, Sequencer};
 
@@ -188,7 +188,6 @@ impl<T> Engine<T> {
     pub fn set_owned(&mut self, owned: impl IntoIterator<Item = i32>) {
         self.owned = Some(owned.into_iter().collect());
     }
-
 
     fn process(&mut self, partition: i32, event: &Event, alerts: &mut Vec<crate::alert::Alert>) {
         process(&mut self.detector, &self.owned, partition, event, alerts);

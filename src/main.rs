@@ -201,8 +201,7 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Run(a) => {
             let mut cfg = load_config(&a.config)?;
-            let flags =
-                [a.brokers, a.input_topic, a.alerts_topic, a.dlq_topic, a.group_id, a.metrics_addr];
+            let flags = [a.brokers, a.input_topic, a.alerts_topic, a.dlq_topic, a.group_id, a.metrics_addr];
             // Flags and SELLERGUARD_* variables win over the file, at start and at every reload.
             let overrides = move |cfg: &mut Config| {
                 let k = &mut cfg.kafka;

@@ -525,7 +525,6 @@ fn default_sweep_interval_minutes() -> f64 {
     60.0
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

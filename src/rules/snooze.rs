@@ -50,8 +50,11 @@ pub struct SnoozeError {
 
 impl Snoozes {
     pub fn load(path: &str) -> Result<Self, SnoozeError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SnoozeError { path: path.into(), line: 0, problem: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| SnoozeError {
+            path: path.into(),
+            line: 0,
+            problem: e.to_string(),
+        })?;
         Self::parse(&text).map_err(|(line, problem)| SnoozeError { path: path.into(), line, problem })
     }
 
@@ -65,7 +68,8 @@ impl Snoozes {
                 continue;
             }
             let l: Line = serde_json::from_str(raw).map_err(|e| (i + 1, e.to_string()))?;
-            if !crate::telemetry::RULES.contains(&l.rule.as_str()) && !crate::rules::FAMILIES.contains(&l.rule.as_str()) {
+            if !crate::telemetry::RULES.contains(&l.rule.as_str()) && !crate::rules::FAMILIES.contains(&l.rule.as_str())
+            {
                 return Err((i + 1, format!("`{}` is neither a rule nor a family", l.rule)));
             }
             let until = chrono::DateTime::parse_from_rfc3339(&l.until)
@@ -116,7 +120,10 @@ mod tests {
             shadow: false,
         };
         assert!(s.matching(&alert("s1", "price_dumping"), until - 1).is_some());
-        assert!(s.matching(&alert("s1", "price_dumping.dump_and_raise"), until - 1).is_some(), "a family covers its rules");
+        assert!(
+            s.matching(&alert("s1", "price_dumping.dump_and_raise"), until - 1).is_some(),
+            "a family covers its rules"
+        );
         assert!(s.matching(&alert("s1", "price_dumping"), until).is_none(), "until is exclusive");
         assert!(s.matching(&alert("s2", "price_dumping"), until - 1).is_none(), "other sellers");
         assert!(s.matching(&alert("s1", "late_dispatch"), until - 1).is_none(), "other rules");

@@ -31,7 +31,12 @@ fn a_reload_applies_new_thresholds_to_the_windows_already_built() {
     // Three in the window: two of them arrived before the reload.
     assert_eq!(k.alerts.len(), 1, "{:?}", k.alerts);
     assert_eq!(k.alerts[0].config_version, r.version);
-    assert_eq!(k.alerts[0].evidence["protection_expired_disputes"].as_array().map(Vec::len), Some(3), "{}", k.alerts[0].evidence);
+    assert_eq!(
+        k.alerts[0].evidence["protection_expired_disputes"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        k.alerts[0].evidence
+    );
 
     // The same third dispute alone, on a fresh engine at 3, is below the threshold.
     let mut fresh = Kit::with(parcels(3));
