@@ -226,3 +226,40 @@ async fn thresholds_shadow_and_snoozes_reload_on_a_running_service() {
     assert!(want_held >= 1);
     assert_eq!(snoozed_counted, want_held as f64);
 }
+
+/// Started on the embedded defaults, there is nothing to reload: SIGHUP is logged, not fatal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_without_a_config_file_does_not_stop_the_service() {
+    let broker = Tansu::start();
+    let bootstrap = broker.bootstrap();
+    for t in ["events-hup", "alerts-hup", "dlq-hup"] {
+        create_topic(&bootstrap, t, 1).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(sellerguard_bin())
+        .args(["run", "--brokers", &bootstrap, "--input-topic", "events-hup", "--alerts-topic", "alerts-hup"])
+        .args(["--dlq-topic", "dlq-hup", "--group-id", &unique_group("sellerguard-hup")])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "info")
+        .env_remove("SELLERGUARD_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut svc = Service { child, metrics: format!("127.0.0.1:{port}") };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).unwrap().contains("consuming") {
+        assert!(Instant::now() < deadline, "service did not start\n{}", log_tail(&log, 20));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Command::new("kill").args(["-HUP", &svc.child.id().to_string()]).status().unwrap();
+    while !std::fs::read_to_string(&log).unwrap().contains("nothing to reload") {
+        assert!(Instant::now() < deadline, "SIGHUP was not logged\n{}", log_tail(&log, 20));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(svc.child.try_wait().unwrap().is_none(), "still running after SIGHUP");
+    assert!(svc.stop().success());
+}

@@ -124,6 +124,9 @@ pub async fn run_with_reload(
     progress: Arc<Progress>,
 ) -> anyhow::Result<()> {
     let mut watch = config_path.map(|(p, o)| reload::Watch::new(p, &cfg, o));
+    if watch.is_none() {
+        reload::ignore_hangups();
+    }
     let (changes_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
     let committable = Arc::new(Mutex::new(HashMap::new()));
     let lp_owned = Arc::new(Mutex::new(Default::default()));

@@ -35,6 +35,26 @@ fn fingerprint(path: &PathBuf, snooze_file: &str) -> u64 {
     h.finish()
 }
 
+/// Without a config file there is nothing to reload, but SIGHUP must not take its default action
+/// (terminate): an operator's reload would stop the service. Logged instead.
+pub fn ignore_hangups() {
+    static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if INSTALLED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::warn!("SIGHUP: started without --config (the embedded defaults): nothing to reload");
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot handle SIGHUP"),
+    }
+}
+
 impl Watch {
     /// Must be called inside the runtime (it installs the SIGHUP handler).
     pub fn new(path: PathBuf, cfg: &Config, overrides: Overrides) -> Self {
