@@ -172,10 +172,9 @@ pub fn check_dockerfile() {
         run.all("COPY").find(|a| a.starts_with(&format!("--from={build_name} "))).expect("COPY --from the build stage");
     let t: Vec<&str> = from.split_whitespace().collect();
     let (out, dst) = (t[1], t[2]);
-    assert!(
-        cargo.contains(&format!("cp target/release/{bin} {out}")),
-        "the build stage puts the binary at {out}: {cargo}"
-    );
+    // `cp` or `objcopy` from cargo's output path for the release profile to the path copied out.
+    let copy_out = format!("target/release/{bin} {out}");
+    assert!(cargo.contains(&copy_out), "the build stage puts cargo's binary at {out}: {cargo}");
     assert_eq!(dst, format!("/usr/local/bin/{bin}"), "the binary lands on PATH");
     let entry: Vec<String> = serde_json::from_str(run.one("ENTRYPOINT")).expect("ENTRYPOINT in exec form");
     assert_eq!(entry, [bin]);
