@@ -56,7 +56,9 @@ fn core(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("decode", |b| b.iter(|| lines.iter().filter(|l| decode(l.as_bytes(), &limits).is_ok()).count()));
     let events = decoded(&lines);
-    g.bench_function("engine", |b| b.iter_batched(|| events.clone(), |evs| run_engine(&cfg, evs), BatchSize::LargeInput));
+    g.bench_function("engine", |b| {
+        b.iter_batched(|| events.clone(), |evs| run_engine(&cfg, evs), BatchSize::LargeInput)
+    });
     g.bench_function("decode+engine", |b| {
         b.iter_batched(
             || Engine::<u64>::new(&cfg).expect("default config is valid"),
@@ -94,7 +96,9 @@ fn families(c: &mut Criterion) {
     let mut g = c.benchmark_group("family");
     g.throughput(Throughput::Elements(events.len() as u64));
     g.sample_size(10);
-    g.bench_function("none", |b| b.iter_batched(|| events.clone(), |evs| run_engine(&only("-"), evs), BatchSize::LargeInput));
+    g.bench_function("none", |b| {
+        b.iter_batched(|| events.clone(), |evs| run_engine(&only("-"), evs), BatchSize::LargeInput)
+    });
     for f in FAMILIES {
         let cfg = only(f);
         g.bench_function(f, |b| b.iter_batched(|| events.clone(), |evs| run_engine(&cfg, evs), BatchSize::LargeInput));

@@ -10,10 +10,13 @@ use sellerguard::gen::{generate, GenConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let number = |i: usize, default| args.get(i).map_or(default, |a| a.parse::<usize>().expect("events rounds [config]"));
+    let number =
+        |i: usize, default| args.get(i).map_or(default, |a| a.parse::<usize>().expect("events rounds [config]"));
     let (n, rounds) = (number(0, 100_000), number(1, 1));
     let cfg = match args.get(2) {
-        Some(path) => Config::from_toml(&std::fs::read_to_string(path).expect("readable config")).expect("valid config"),
+        Some(path) => {
+            Config::from_toml(&std::fs::read_to_string(path).expect("readable config")).expect("valid config")
+        }
         None => Config::default(),
     };
     let limits = DecodeLimits::default();
@@ -42,7 +45,12 @@ fn main() {
         engine.flush(&mut step);
         alerts += step.alerts.len();
         let secs = started.elapsed().as_secs_f64();
-        eprintln!("{} events in {:.1} ms: {:.2} M events/s", events.len(), secs * 1e3, events.len() as f64 / secs / 1e6);
+        eprintln!(
+            "{} events in {:.1} ms: {:.2} M events/s",
+            events.len(),
+            secs * 1e3,
+            events.len() as f64 / secs / 1e6
+        );
     }
     println!("{alerts} alerts");
 }

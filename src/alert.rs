@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,
@@ -73,19 +73,34 @@ impl SeverityScale {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One alert (alert contract v1): JSON on the alerts topic, key = `seller_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "sellerguard alert contract v1")]
 pub struct Alert {
+    #[schemars(extend("format" = "uuid"))]
     pub alert_id: String,
     pub rule: String,
     pub seller_id: String,
     pub severity: Severity,
     pub score: f64,
     /// RFC 3339 event time of the event (or timer) that completed the evidence.
+    #[schemars(extend("format" = "date-time"))]
     pub event_time: String,
     /// RFC 3339 wall-clock time of detection.
+    #[schemars(extend("format" = "date-time"))]
     pub detected_at: String,
     pub evidence: serde_json::Value,
     pub message: String,
+    /// The config in force when it was raised ([`crate::config::Config::version`]): which
+    /// thresholds an analyst is looking at, across hot reloads.
+    #[schemars(
+        description = "Version of the config in force when the alert was raised (as in sellerguard_config_info): which thresholds decided it, across hot reloads."
+    )]
+    #[serde(default)]
+    pub config_version: String,
+    /// Raised by a rule in shadow mode (`alerts.shadow`): evaluated and counted, not part of the feed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
 }
 
 impl Alert {

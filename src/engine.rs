@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use crate::alert::{rfc3339, Alert};
 use crate::config::{Config, ConfigError};
 use crate::decode::{DecodeError, Event, EventType, Millis, RejectReason};
+use crate::rules::snooze::Snoozes;
 use crate::rules::standing::Standing;
 use crate::rules::Detector;
 use crate::window::{Admission, Sequencer};
@@ -44,7 +45,22 @@ pub struct EngineStats {
     pub events_by_type: [u64; EventType::ALL.len()],
     pub processed: u64,
     pub late: u64,
+    /// Live alerts (the feed) by rule.
     pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Alerts of rules in shadow mode, by rule.
+    pub shadow_by_rule: BTreeMap<String, u64>,
+    /// Alerts held back by a snooze, by rule.
+    pub snoozed_by_rule: BTreeMap<String, u64>,
+}
+
+/// What a hot reload did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reloaded {
+    pub version: String,
+    pub previous_version: String,
+    /// Sections that differ from the running ones but only apply at a restart (kept as running).
+    pub restart_pending: Vec<&'static str>,
+    pub snoozes: usize,
 }
 
 pub type WallClock = Box<dyn Fn() -> Millis + Send>;
@@ -59,7 +75,21 @@ pub struct Engine<T> {
     /// How far ahead of the newest event time seen, and behind the watermark, an event may be.
     time_bounds: (i64, i64),
     clock: WallClock,
+    /// [`Config::version`] of the config in force: stamped on every alert.
+    version: String,
+    snoozes: Snoozes,
     pub stats: EngineStats,
+}
+
+fn load_snoozes(cfg: &Config) -> Result<Snoozes, ConfigError> {
+    if cfg.alerts.snooze_file.is_empty() {
+        return Ok(Snoozes::default());
+    }
+    Snoozes::load(&cfg.alerts.snooze_file).map_err(|e| ConfigError::Invalid {
+        key: "alerts.snooze_file".into(),
+        problem: e.to_string(),
+        fix: "correct that line (one JSON object per line: seller_id, rule, until, reason)".into(),
+    })
 }
 
 fn system_clock() -> Millis {
@@ -83,8 +113,43 @@ impl<T> Engine<T> {
             owned: None,
             time_bounds: (cfg.input.max_event_time_ahead_ms, cfg.input.max_event_time_behind_ms),
             clock: Box::new(system_clock),
+            version: cfg.version(),
+            snoozes: load_snoozes(cfg)?,
             stats: EngineStats::default(),
         })
+    }
+
+    /// The version of the config in force ([`Config::version`]).
+    pub fn config_version(&self) -> &str {
+        &self.version
+    }
+
+    /// The config in force (after hot reloads).
+    pub fn config(&self) -> &Config {
+        self.detector.config()
+    }
+
+    /// Hot reload: rule settings and snoozes from `file`, keeping all state. `[kafka]`,
+    /// `[service]` and `[input]` stay as running (they shape clients and event-time bounds; a
+    /// difference is reported as pending a restart). On any error nothing changes.
+    pub fn reload(&mut self, file: &Config) -> Result<Reloaded, ConfigError> {
+        let running = self.detector.config();
+        let mut next = file.clone();
+        let mut restart_pending = Vec::new();
+        macro_rules! keep {
+            ($($section:ident),*) => {$(
+                if serde_json::to_value(&next.$section).ok() != serde_json::to_value(&running.$section).ok() {
+                    restart_pending.push(stringify!($section));
+                }
+                next.$section = running.$section.clone();
+            )*};
+        }
+        keep!(kafka, service, input);
+        let snoozes = load_snoozes(&next)?;
+        self.detector.reload(&next)?;
+        let previous_version = std::mem::replace(&mut self.version, next.version());
+        self.snoozes = snoozes;
+        Ok(Reloaded { version: self.version.clone(), previous_version, restart_pending, snoozes: self.snoozes.len() })
     }
 
     /// Replace the wall clock used for `detected_at` (tests).
@@ -123,7 +188,6 @@ impl<T> Engine<T> {
     pub fn set_owned(&mut self, owned: impl IntoIterator<Item = i32>) {
         self.owned = Some(owned.into_iter().collect());
     }
-
 
     fn process(&mut self, partition: i32, event: &Event, alerts: &mut Vec<crate::alert::Alert>) {
         process(&mut self.detector, &self.owned, partition, event, alerts);
@@ -210,15 +274,38 @@ impl<T> Engine<T> {
         self.finish(step, start);
     }
 
+    fn snoozed(&self, a: &Alert) -> Option<&crate::rules::snooze::Snooze> {
+        if self.snoozes.is_empty() {
+            return None;
+        }
+        let ts = chrono::DateTime::parse_from_rfc3339(&a.event_time).ok()?.timestamp_millis();
+        self.snoozes.matching(a, ts)
+    }
+
     fn finish(&mut self, step: &mut Step<T>, start: usize) {
         self.detector.take_standing_into(&mut step.standing);
         if step.alerts.len() == start {
             return;
         }
         let now = rfc3339((self.clock)());
-        for a in &mut step.alerts[start..] {
+        let mut i = start;
+        while i < step.alerts.len() {
+            let a = &mut step.alerts[i];
             a.detected_at.clone_from(&now);
-            *self.stats.alerts_by_rule.entry(a.rule.clone()).or_default() += 1;
+            a.config_version.clone_from(&self.version);
+            if let Some(s) = self.snoozed(a) {
+                // Logged one by one: an analyst asked for exactly these to be held back.
+                tracing::info!(seller = %a.seller_id, rule = %a.rule, alert_id = %a.alert_id, until = %rfc3339(s.until), reason = %s.reason, "alert snoozed");
+                *self.stats.snoozed_by_rule.entry(a.rule.clone()).or_default() += 1;
+                step.alerts.remove(i);
+                if i < step.causes.len() {
+                    step.causes.remove(i);
+                }
+                continue;
+            }
+            let by_rule = if a.shadow { &mut self.stats.shadow_by_rule } else { &mut self.stats.alerts_by_rule };
+            *by_rule.entry(a.rule.clone()).or_default() += 1;
+            i += 1;
         }
     }
 }

@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::path::Path;
 
-use anyhow::Context;
-
+use crate::alert::Alert;
 use crate::config::{Config, EvalConfig};
 use crate::decode::{decode, DecodeLimits, Millis};
 use crate::engine::{Engine, Step};
@@ -21,12 +20,32 @@ pub use crate::rules::FAMILIES;
 /// Intensities of `--sweep`, strongest first.
 pub const SWEEP: [f64; 5] = [1.0, 0.8, 0.6, 0.4, 0.2];
 
+/// What scoring can fail on: the labels (shared by `eval` and `backtest`, hence a typed error).
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    // The cause is in the message (fields not named `source`, so it is not repeated as a cause).
+    #[error("reading labels {path}: {error}")]
+    ReadLabels { path: String, error: std::io::Error },
+    #[error("labels {path} line {line}: {error}")]
+    ParseLabel { path: String, line: usize, error: serde_json::Error },
+    #[error("bad timestamp {0} (RFC 3339 expected)")]
+    Timestamp(String),
+    #[error("labels name unknown family {0}")]
+    UnknownFamily(String),
+}
+
 /// An alert reduced to what scoring needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flag {
     pub seller_id: String,
     pub family: String,
     pub event_time: Millis,
+}
+
+impl Flag {
+    pub fn of(a: &Alert) -> Result<Flag, ScoreError> {
+        Ok(Flag { seller_id: a.seller_id.clone(), family: a.family().into(), event_time: parse_ts(&a.event_time)? })
+    }
 }
 
 /// What one engine run produced, with its ground truth.
@@ -91,8 +110,8 @@ impl Score {
     }
 }
 
-fn parse_ts(s: &str) -> anyhow::Result<Millis> {
-    Ok(chrono::DateTime::parse_from_rfc3339(s).with_context(|| format!("bad timestamp {s}"))?.timestamp_millis())
+fn parse_ts(s: &str) -> Result<Millis, ScoreError> {
+    chrono::DateTime::parse_from_rfc3339(s).map(|t| t.timestamp_millis()).map_err(|_| ScoreError::Timestamp(s.into()))
 }
 
 fn median(mut v: Vec<i64>) -> Option<i64> {
@@ -105,7 +124,7 @@ fn median(mut v: Vec<i64>) -> Option<i64> {
 }
 
 /// Scores every family of [`FAMILIES`] (and any other family the labels or alerts name).
-pub fn score(o: &Outcome) -> anyhow::Result<Vec<Score>> {
+pub fn score(o: &Outcome) -> Result<Vec<Score>, ScoreError> {
     let mut label_of: BTreeMap<&str, (&str, Millis)> = BTreeMap::new();
     for l in &o.labels {
         label_of.insert(&l.seller_id, (&l.family, parse_ts(&l.since)?));
@@ -158,7 +177,9 @@ pub fn score(o: &Outcome) -> anyhow::Result<Vec<Score>> {
         s.median_delay_ms = median(delays);
         if s.family == "other" {
             // A family this build does not know: report it, never silently drop it.
-            anyhow::ensure!(s.labelled == 0, "labels name unknown family {family}");
+            if s.labelled > 0 {
+                return Err(ScoreError::UnknownFamily(family.into()));
+            }
             continue;
         }
         out.push(s);
@@ -186,8 +207,8 @@ fn run_engine(cfg: &Config, feed: impl FnOnce(&mut dyn FnMut(&[u8])) -> anyhow::
     let mut bad_alert = None;
     let mut take = |step: &mut Step<u64>, flags: &mut Vec<Flag>| {
         for a in step.alerts.drain(..) {
-            match parse_ts(&a.event_time) {
-                Ok(t) => flags.push(Flag { seller_id: a.seller_id.clone(), family: a.family().into(), event_time: t }),
+            match Flag::of(&a) {
+                Ok(f) => flags.push(f),
                 Err(e) => bad_alert = Some(e),
             }
         }
@@ -209,7 +230,7 @@ fn run_engine(cfg: &Config, feed: impl FnOnce(&mut dyn FnMut(&[u8])) -> anyhow::
     engine.flush(&mut step);
     take(&mut step, &mut flags);
     if let Some(e) = bad_alert {
-        return Err(e.context("an alert's event_time"));
+        return Err(anyhow::Error::from(e).context("an alert's event_time"));
     }
     (out.events, out.rejected, out.sellers, out.flags) = (events, rejected, sellers, flags);
     Ok(out)
@@ -230,10 +251,8 @@ pub fn run_generated(cfg: &Config, gen: &GenConfig) -> anyhow::Result<Outcome> {
 /// Runs the engine over an events file (JSON lines) scored against a labels file (JSON lines of
 /// [`Label`]).
 pub fn run_files(cfg: &Config, events: &Path, labels: &Path) -> anyhow::Result<Outcome> {
-    let text = std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
-    let labels = (text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()))
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{} line {}", labels.display(), i + 1)))
-        .collect::<anyhow::Result<Vec<Label>>>()?;
+    use anyhow::Context;
+    let labels = read_labels(labels)?;
     let f = std::fs::File::open(events).with_context(|| format!("opening {}", events.display()))?;
     let mut out = run_engine(cfg, |push| {
         for line in std::io::BufReader::with_capacity(1 << 20, f).split(b'\n') {
@@ -249,7 +268,19 @@ pub fn run_files(cfg: &Config, events: &Path, labels: &Path) -> anyhow::Result<O
     Ok(out)
 }
 
-fn ratio(x: Option<f64>) -> String {
+/// A labels file (JSON lines of [`Label`], as `gen --labels` writes it; blank lines skipped).
+pub fn read_labels(path: &Path) -> Result<Vec<Label>, ScoreError> {
+    let shown = || path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|error| ScoreError::ReadLabels { path: shown(), error })?;
+    (text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|error| ScoreError::ParseLabel { path: shown(), line: i + 1, error })
+        })
+        .collect()
+}
+
+/// A recall or precision as the tables print it (`-` when not measured).
+pub fn ratio(x: Option<f64>) -> String {
     x.map_or("-".into(), |v| format!("{v:.3}"))
 }
 

@@ -14,10 +14,12 @@
 //! | [`check`] | `check-config`: builds the Kafka clients from a config (TLS/SASL included) without sending |
 //! | [`intake`] | decode + reject counting and rate-limited logging, shared by `run` and `replay` |
 //! | [`config`], [`telemetry`], [`shutdown`] | beside the flow: settings, Prometheus metrics and logs, signals |
-//! | [`service`], [`replay`], [`demo`], [`gen`], [`eval`], [`bench`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator, scoring against labels, end-to-end benchmark |
+//! | [`service`], [`replay`], [`demo`], [`gen`], [`eval`], [`backtest`], [`bench`] | the commands: Kafka service, file replay, zero-setup demo, traffic generator, scoring against labels, two configs side by side over history, end-to-end benchmark |
+//! | [`schema`] | JSON Schemas of the event, alert and standing contracts, generated from the types (`deploy/schemas/`) |
 //! | [`realdata`] | public real datasets → event contract v1 (tests and calibration) |
 
 pub mod alert;
+pub mod backtest;
 pub mod bench;
 pub mod check;
 pub mod config;
@@ -30,6 +32,7 @@ pub mod intake;
 pub mod realdata;
 pub mod replay;
 pub mod rules;
+pub mod schema;
 pub mod service;
 pub mod shutdown;
 pub mod sink;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sellerguard::config::Config;
-use sellerguard::{bench, demo, eval, gen, replay, service, shutdown, telemetry};
+use sellerguard::{backtest, bench, demo, eval, gen, replay, service, shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(name = "sellerguard", version, about = "Real-time marketplace seller-rule violation detector")]
@@ -75,6 +75,31 @@ enum Cmd {
         sweep: bool,
         #[arg(long, env = "SELLERGUARD_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// Replay history under a baseline and a candidate config side by side: alerts per rule, those
+    /// only one config raises (matched by alert_id), precision and recall per family with --labels,
+    /// the configs' differing keys, rejected and late events.
+    Backtest {
+        /// The candidate config.
+        #[arg(long)]
+        config: PathBuf,
+        /// The baseline config (default: SELLERGUARD_CONFIG, else the built-in default).
+        #[arg(long, env = "SELLERGUARD_CONFIG")]
+        baseline: Option<PathBuf>,
+        /// Events (JSON lines), or - for stdin.
+        input: String,
+        /// Fraud labels of the events (JSON lines, as `gen --labels` writes them).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Print one JSON document instead of the tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the JSON Schemas of the event, alert and standing contracts (as in deploy/schemas/).
+    Schema {
+        /// Directory to write event.v1.schema.json, alert.v1.schema.json and standing.v1.schema.json to.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -176,20 +201,27 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Run(a) => {
             let mut cfg = load_config(&a.config)?;
-            let k = &mut cfg.kafka;
-            for (slot, v) in [
-                (&mut k.brokers, a.brokers),
-                (&mut k.input_topic, a.input_topic),
-                (&mut k.alerts_topic, a.alerts_topic),
-                (&mut k.dlq_topic, a.dlq_topic),
-                (&mut k.group_id, a.group_id),
-                (&mut cfg.service.metrics_addr, a.metrics_addr),
-            ] {
-                if let Some(v) = v {
-                    *slot = v;
+            let flags = [a.brokers, a.input_topic, a.alerts_topic, a.dlq_topic, a.group_id, a.metrics_addr];
+            // Flags and SELLERGUARD_* variables win over the file, at start and at every reload.
+            let overrides = move |cfg: &mut Config| {
+                let k = &mut cfg.kafka;
+                let slots = [
+                    &mut k.brokers,
+                    &mut k.input_topic,
+                    &mut k.alerts_topic,
+                    &mut k.dlq_topic,
+                    &mut k.group_id,
+                    &mut cfg.service.metrics_addr,
+                ];
+                for (slot, v) in slots.into_iter().zip(&flags) {
+                    if let Some(v) = v {
+                        v.clone_into(slot);
+                    }
                 }
-            }
+            };
+            overrides(&mut cfg);
             cfg.validate()?;
+            let reload = a.config.clone().map(|p| (p, Box::new(overrides) as service::reload::Overrides));
             tracing::info!(config = %cfg.redacted_toml(), "configuration");
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
@@ -201,7 +233,8 @@ fn main() -> anyhow::Result<()> {
                 tracing::info!(%bound, "metrics on http://{bound}/metrics, health on /healthz");
                 let (trigger, stop) = shutdown::channel();
                 shutdown::on_signals(trigger);
-                let res = service::run(cfg, metrics, stop, Arc::new(service::Progress::default())).await;
+                let res =
+                    service::run_with_reload(cfg, reload, metrics, stop, Arc::new(service::Progress::default())).await;
                 server.abort();
                 res
             })
@@ -286,6 +319,27 @@ fn main() -> anyhow::Result<()> {
                 lw.flush()?;
             }
             eprintln!("gen: {} events, {} labelled sellers", summary.events, summary.labels.len());
+            Ok(())
+        }
+        Cmd::Backtest { config, baseline, input, labels, json } => {
+            let opts = backtest::Options {
+                baseline: baseline.as_deref(),
+                candidate: &config,
+                input: &input,
+                labels: labels.as_deref(),
+            };
+            let report = backtest::run(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
+            }
+            Ok(())
+        }
+        Cmd::Schema { out } => {
+            for path in sellerguard::schema::write_all(&out)? {
+                println!("{}", path.display());
+            }
             Ok(())
         }
         Cmd::Eval { gen, events_file, labels, sweep, config } => {

@@ -24,6 +24,12 @@ pub struct Metrics {
     pub late: IntCounter,
     pub alerts: IntCounterVec,
     pub suppressed: IntCounterVec,
+    pub shadow_alerts: IntCounterVec,
+    pub snoozed: IntCounterVec,
+    /// 1 for the config version in force (label `version`), the old one removed on reload.
+    pub config_info: IntGaugeVec,
+    pub config_reloads: IntCounterVec,
+    pub config_restart_pending: IntGauge,
     pub dead_letters: IntCounter,
     pub standing_updates: IntCounter,
     pub recovered: IntCounter,
@@ -113,6 +119,38 @@ impl Metrics {
                 "sellerguard_alerts_suppressed_total",
                 "Alerts held back by the cooldown.",
                 &["rule"],
+            ),
+            shadow_alerts: counter_vec(
+                &r,
+                "sellerguard_shadow_alerts_total",
+                "Alerts of rules in shadow mode (alerts.shadow): evaluated, kept out of the feed.",
+                &["rule"],
+            ),
+            snoozed: counter_vec(
+                &r,
+                "sellerguard_alerts_snoozed_total",
+                "Alerts held back by an analyst's snooze (alerts.snooze_file).",
+                &["rule"],
+            ),
+            config_info: {
+                let g = IntGaugeVec::new(
+                    Opts::new("sellerguard_config_info", "The config version in force (value 1; label version)."),
+                    &["version"],
+                )
+                .expect("valid metric");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
+            config_reloads: counter_vec(
+                &r,
+                "sellerguard_config_reloads_total",
+                "Config reloads by result: applied, unchanged, rejected (the old config stays in force).",
+                &["result"],
+            ),
+            config_restart_pending: gauge(
+                &r,
+                "sellerguard_config_restart_pending",
+                "1 when the file's [kafka], [service] or [input] settings differ from those running (apply at restart).",
             ),
             dead_letters: counter(&r, "sellerguard_dead_letters_total", "Messages written to the dead-letter topic."),
             standing_updates: counter(&r, "sellerguard_standing_updates_total", "Seller standing records published."),
@@ -237,8 +275,13 @@ impl Metrics {
         for r in RejectReason::ALL {
             m.rejected.with_label_values(&[r.as_str()]);
         }
+        for result in ["applied", "unchanged", "rejected"] {
+            m.config_reloads.with_label_values(&[result]);
+        }
         for rule in RULES {
             m.suppressed.with_label_values(&[rule]);
+            m.shadow_alerts.with_label_values(&[rule]);
+            m.snoozed.with_label_values(&[rule]);
             for s in Severity::ALL {
                 m.alerts.with_label_values(&[rule, s.as_str()]);
             }

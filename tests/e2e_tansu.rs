@@ -56,8 +56,11 @@ fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
         .sum()
 }
 
+/// What may differ between the service and `replay`: the detection time, and the config version
+/// (the service's file sets topics and timings, so its version is its own; checked separately).
 fn without_wall_clock(mut a: Alert) -> Alert {
     a.detected_at.clear();
+    a.config_version.clear();
     a
 }
 
@@ -128,6 +131,17 @@ async fn service_through_tansu_matches_replay() {
     .await
     .unwrap();
     let got: Vec<Alert> = got.iter().map(|r| serde_json::from_slice(&r.payload).unwrap()).collect();
+
+    // Every alert names the config in force, as /metrics does.
+    let (_, text) = http_get(&metrics_addr, "/metrics").expect("metrics endpoint answers");
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sellerguard_config_info{version=\"")?.split('"').next())
+        .expect("sellerguard_config_info is exported")
+        .to_string();
+    assert_eq!(version.len(), 12, "{version}");
+    assert!(got.iter().all(|a| a.config_version == version), "alerts carry version {version}");
+    assert!(expected.iter().all(|a| a.config_version.len() == 12 && a.config_version != version));
 
     // Same ids, and the same alerts apart from the wall-clock detection time.
     let ids = |v: &[Alert]| v.iter().map(|a| a.alert_id.clone()).collect::<BTreeSet<_>>();

@@ -20,6 +20,9 @@ pub struct KafkaConfig {
     /// Compacted topic of seller standing records (key = seller id); empty disables publishing.
     #[serde(default = "default_standing_topic")]
     pub standing_topic: String,
+    /// Where alerts of rules in shadow mode (`alerts.shadow`) go; empty: nowhere (counted only).
+    #[serde(default)]
+    pub shadow_topic: String,
     /// `at_least_once` or `exactly_once` (Kafka transactions).
     #[serde(default = "default_delivery")]
     pub delivery: Delivery,

@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::tracking::CarrierRegistry;
 
+mod alerts;
 mod eval;
 mod families;
 mod fulfilment;
 mod kafka;
 mod standing;
+pub use alerts::*;
 pub use eval::*;
 pub use families::*;
 pub use fulfilment::*;
@@ -86,6 +88,15 @@ impl Config {
         let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// A short, stable name for this configuration (12 hex digits of a SHA-1 based UUID of its
+    /// effective settings): the same settings always give the same version, comments and layout
+    /// of the file do not count. Alerts carry it; `sellerguard_config_info` exports it.
+    pub fn version(&self) -> String {
+        const NS: uuid::Uuid = uuid::Uuid::from_u128(0x0c5e_7a61_23d4_4b8e_9f10_a2b3_c4d5_e6f7);
+        let canonical = serde_json::to_vec(self).expect("configs always serialize");
+        uuid::Uuid::new_v5(&NS, &canonical).simple().to_string()[..12].to_string()
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -172,17 +183,7 @@ impl Config {
         positive("state.sweep_interval_minutes", self.state.sweep_interval_minutes)?;
         positive("state.max_sellers", self.state.max_sellers as f64)?;
         non_negative("state.recovery_lookback_hours", self.state.recovery_lookback_hours)?;
-        non_negative("alerts.cooldown_hours", self.alerts.cooldown_hours)?;
-        for (rule, h) in &self.alerts.cooldown_hours_by_rule {
-            if !crate::telemetry::RULES.contains(&rule.as_str()) {
-                return Err(invalid(
-                    &format!("alerts.cooldown_hours_by_rule.\"{rule}\""),
-                    "is not a rule name",
-                    format!("use one of {}", crate::telemetry::RULES.join(", ")),
-                ));
-            }
-            non_negative(&format!("alerts.cooldown_hours_by_rule.\"{rule}\""), *h)?;
-        }
+        self.alerts.validate()?;
 
         let f = &self.fake_shipment;
         positive("fake_shipment.window_hours", f.window_hours)?;
@@ -371,6 +372,15 @@ pub struct ServiceConfig {
     pub error_log_interval_ms: u64,
     #[serde(default = "default_commit_interval_ms")]
     pub commit_interval_ms: u64,
+    /// How often `run` re-reads the config (and snooze) file for a hot reload; SIGHUP reloads at once.
+    #[serde(default = "default_config_poll_ms")]
+    pub config_poll_ms: u64,
+}
+
+/// A Kubernetes ConfigMap reaches the pod within about a minute; two seconds adds little to that
+/// and costs two small file reads.
+fn default_config_poll_ms() -> u64 {
+    2000
 }
 
 impl Default for ServiceConfig {
@@ -513,27 +523,6 @@ fn default_recovery_lookback_hours() -> f64 {
 /// Expired state is swept once an event-time hour: cheap, and memory never holds more than an hour's excess.
 fn default_sweep_interval_minutes() -> f64 {
     60.0
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertsConfig {
-    #[serde(default = "default_cooldown_hours")]
-    pub cooldown_hours: f64,
-    /// Per-rule overrides of `cooldown_hours`, by rule name (`late_dispatch`, `price_dumping.dump_and_raise`…).
-    #[serde(default)]
-    pub cooldown_hours_by_rule: BTreeMap<String, f64>,
-}
-
-impl Default for AlertsConfig {
-    fn default() -> Self {
-        toml::from_str("").expect("all alerts keys have defaults")
-    }
-}
-
-/// One alert per seller and rule a day is what an analyst queue can absorb; a rise in severity still goes out.
-fn default_cooldown_hours() -> f64 {
-    24.0
 }
 
 #[cfg(test)]

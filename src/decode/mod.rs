@@ -5,6 +5,7 @@
 //! internally tagged enums); the per-type rules then check presence and ranges. Unknown fields are
 //! ignored, as the contract says.
 
+pub mod contract;
 pub mod event;
 mod rfc3339;
 
@@ -121,6 +122,22 @@ enum RawTs<'a> {
     Other,
 }
 
+/// Any JSON value gets through the parse (see above), so this layer of the schema allows anything;
+/// the per-type contract says what `ts` must be.
+impl schemars::JsonSchema for RawTs<'_> {
+    fn schema_name() -> Cow<'static, str> {
+        "AnyValue".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        true.into()
+    }
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for RawTs<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -167,7 +184,8 @@ fn opt_cow<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str
 }
 
 /// Every field of every type, all optional: presence is checked per type after parsing.
-#[derive(Deserialize, Default)]
+/// (`JsonSchema`: the field-type layer of the event schema, see `contract`.)
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 struct Raw<'a> {
     #[serde(borrow, default, deserialize_with = "opt_cow")]
     event_id: Option<Cow<'a, str>>,
@@ -185,11 +203,13 @@ struct Raw<'a> {
     shipping_fee: Option<f64>,
     #[serde(borrow, default, deserialize_with = "opt_cow")]
     currency: Option<Cow<'a, str>>,
+    #[schemars(range(min = i64::MIN, max = i64::MAX))]
     stock: Option<i64>,
     #[serde(borrow, default, deserialize_with = "opt_cow")]
     order_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "opt_cow")]
     buyer_id: Option<Cow<'a, str>>,
+    #[schemars(range(min = i64::MIN, max = i64::MAX))]
     quantity: Option<i64>,
     #[serde(borrow, default, deserialize_with = "opt_cow")]
     shipping_method: Option<Cow<'a, str>>,
@@ -202,6 +222,7 @@ struct Raw<'a> {
     weight_grams: Option<f64>,
     #[serde(borrow)]
     buyer_created_at: Option<RawTs<'a>>,
+    #[schemars(range(min = i64::MIN, max = i64::MAX))]
     promised_dispatch_hours: Option<i64>,
     #[serde(borrow, default, deserialize_with = "opt_cow")]
     tracking_number: Option<Cow<'a, str>>,
@@ -215,6 +236,7 @@ struct Raw<'a> {
     by: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "opt_cow")]
     reason: Option<Cow<'a, str>>,
+    #[schemars(range(min = i64::MIN, max = i64::MAX))]
     rating: Option<i64>,
     #[serde(borrow, default, deserialize_with = "opt_cow")]
     conversation_id: Option<Cow<'a, str>>,

@@ -16,6 +16,7 @@ pub mod ring;
 pub mod shipping_fee;
 pub mod slow_response;
 pub mod small_parcel;
+pub mod snooze;
 pub mod standing;
 pub mod state;
 mod sweep;
@@ -87,11 +88,13 @@ impl Finding {
     }
 }
 
-/// How long a seller is not re-alerted for a rule (unless severity rises).
+/// How long a seller is not re-alerted for a rule (unless severity rises), and which rules are in
+/// shadow mode.
 #[derive(Debug, Clone)]
 pub struct Cooldowns {
     default_ms: i64,
     by_rule: HashMap<String, i64>,
+    shadow: Vec<String>,
 }
 
 impl Cooldowns {
@@ -99,7 +102,12 @@ impl Cooldowns {
         Cooldowns {
             default_ms: hours_ms(cfg.cooldown_hours),
             by_rule: cfg.cooldown_hours_by_rule.iter().map(|(r, h)| (r.clone(), hours_ms(*h))).collect(),
+            shadow: cfg.shadow.clone(),
         }
+    }
+
+    pub fn is_shadow(&self, rule: &str) -> bool {
+        self.shadow.iter().any(|e| crate::config::names_rule(e, rule))
     }
 
     pub fn for_rule(&self, rule: &str) -> i64 {
@@ -123,7 +131,8 @@ impl Emitter<'_> {
     /// True (and counted as suppressed) when the cooldown would drop an alert of `rule` at this
     /// severity now: rules whose evidence is costly check this first.
     pub fn suppressed(&mut self, seller: &SellerState, rule: &'static str, ts: Millis, severity: Severity) -> bool {
-        let quiet = !seller.cooldown_would_allow(rule, ts, severity, self.cooldowns.for_rule(rule));
+        let shadow = self.cooldowns.is_shadow(rule);
+        let quiet = !seller.cooldown_would_allow((rule, shadow), ts, severity, self.cooldowns.for_rule(rule));
         if quiet {
             *self.suppressed.entry(rule).or_default() += 1;
         }
@@ -133,11 +142,16 @@ impl Emitter<'_> {
     /// Emits unless the seller had an alert of the same rule within the cooldown at the same or a
     /// higher severity.
     pub fn emit(&mut self, seller_id: &str, seller: &mut SellerState, f: Finding) {
-        if !seller.cooldown_allows(f.rule, f.event_time, f.severity, self.cooldowns.for_rule(f.rule)) {
+        // A shadow rule keeps its own cooldowns (switched live, it alerts at once) and does not
+        // touch the seller's standing: nothing it finds reaches production outputs.
+        let shadow = self.cooldowns.is_shadow(f.rule);
+        if !seller.cooldown_allows((f.rule, shadow), f.event_time, f.severity, self.cooldowns.for_rule(f.rule)) {
             *self.suppressed.entry(f.rule).or_default() += 1;
             return;
         }
-        seller.standing_at(f.event_time).violation(f.event_time, f.rule, f.severity);
+        if !shadow {
+            seller.standing_at(f.event_time).violation(f.event_time, f.rule, f.severity);
+        }
         self.out.push(Alert {
             alert_id: alert_id(f.rule, seller_id, &f.trigger),
             rule: f.rule.to_string(),
@@ -149,6 +163,9 @@ impl Emitter<'_> {
             detected_at: String::new(),
             evidence: f.evidence,
             message: f.message,
+            // Stamped by the engine, which knows the version in force.
+            config_version: String::new(),
+            shadow,
         });
     }
 }
@@ -205,6 +222,42 @@ impl Detector {
 
     pub fn sellers_tracked(&self) -> usize {
         self.sellers.len()
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Switches to `cfg` (thresholds, rule switches, severities, cooldowns, shadow rules) keeping
+    /// every window, timer and seller. Refused, with the old config left in force, when `cfg` is
+    /// invalid or changes a window length: state is bucketed by those, so they need a restart
+    /// (which rebuilds state from the input's lookback).
+    pub fn reload(&mut self, cfg: &Config) -> Result<(), crate::config::ConfigError> {
+        cfg.validate()?;
+        let carriers = tracking::CarrierRegistry::new(&cfg.fake_shipment.carriers).map_err(|e| {
+            crate::config::ConfigError::Invalid {
+                key: format!("fake_shipment.carriers.{}", e.carrier),
+                problem: e.message,
+                fix: "write a valid regex".into(),
+            }
+        })?;
+        let cooldowns = Cooldowns::new(&cfg.alerts);
+        let plan = sweep::Plan::new(cfg, cooldowns.longest());
+        let (old, new) = (sweep::windows(&self.sweeps.plan, &self.cfg), sweep::windows(&plan, cfg));
+        if let Some(((key, was), (_, now))) = old.iter().zip(&new).find(|(a, b)| a != b) {
+            return Err(crate::config::ConfigError::Invalid {
+                key: (*key).into(),
+                problem: format!("window length {was} → {now} cannot change while running (state is bucketed by it)"),
+                fix: "keep the running value to reload the rest, or restart to apply it".into(),
+            });
+        }
+        self.carriers = carriers;
+        self.standing = standing::Publisher::new(&cfg.standing);
+        self.sweeps.plan = plan;
+        self.cooldowns = cooldowns;
+        self.cfg = cfg.clone();
+        Ok(())
     }
 
     pub fn timers_pending(&self) -> usize {

@@ -120,10 +120,13 @@ impl Publisher {
 
 static NEXT_PUBLISHER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// The published record (JSON on the standing topic).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The published record (JSON on the standing topic, key = seller id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "sellerguard seller standing v1")]
 pub struct Standing {
     pub seller_id: String,
+    /// RFC 3339 event time of the reading.
+    #[schemars(extend("format" = "date-time"))]
     pub as_of: String,
     pub version: u64,
     pub window_days: f64,

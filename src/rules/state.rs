@@ -34,8 +34,8 @@ pub struct SellerState {
     pub small_parcel: Lazy<small_parcel::State>,
     pub slow_response: Lazy<slow_response::State>,
     pub standing: standing::State,
-    /// Last alert per rule: (rule, event time, severity). A handful of rules: a Vec beats a map.
-    cooldowns: Vec<(&'static str, Millis, Severity)>,
+    /// Last alert per (rule, shadow): event time and severity. A handful of rules: a Vec beats a map.
+    cooldowns: Vec<((&'static str, bool), Millis, Severity)>,
     pub last_ts: Millis,
     /// The input partition its events arrive on (input is keyed by seller): which instance owns it.
     pub partition: i32,
@@ -80,14 +80,14 @@ impl SellerState {
 
     /// Cooldown check-and-record: true when an alert for `rule` may go out now.
     /// Would an alert for `rule` go out now? (No change: lets a rule skip building evidence.)
-    pub fn cooldown_would_allow(&self, rule: &str, ts: Millis, sev: Severity, cooldown_ms: i64) -> bool {
-        match self.cooldowns.iter().find(|(r, _, _)| *r == rule) {
+    pub fn cooldown_would_allow(&self, rule: (&str, bool), ts: Millis, sev: Severity, cooldown_ms: i64) -> bool {
+        match self.cooldowns.iter().find(|((r, s), _, _)| *r == rule.0 && *s == rule.1) {
             Some((_, last_ts, last_sev)) => ts - *last_ts >= cooldown_ms || sev > *last_sev,
             None => true,
         }
     }
 
-    pub fn cooldown_allows(&mut self, rule: &'static str, ts: Millis, sev: Severity, cooldown_ms: i64) -> bool {
+    pub fn cooldown_allows(&mut self, rule: (&'static str, bool), ts: Millis, sev: Severity, cooldown_ms: i64) -> bool {
         match self.cooldowns.iter_mut().find(|(r, _, _)| *r == rule) {
             Some((_, last_ts, last_sev)) => {
                 if ts - *last_ts < cooldown_ms && sev <= *last_sev {

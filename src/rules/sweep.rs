@@ -61,6 +61,30 @@ impl Plan {
     }
 }
 
+/// Every window length state is bucketed or expired by, named by (one of) its config keys: what a
+/// hot reload must leave alone. The cooldown only sets how long alert history is kept: not here.
+pub(super) fn windows(p: &Plan, cfg: &Config) -> Vec<(&'static str, String)> {
+    vec![
+        ("state.order_retention_hours", p.order_ms.to_string()),
+        ("state.listing_retention_hours", p.listing_ms.to_string()),
+        ("standing.window_days", p.standing_ms.to_string()),
+        ("fake_shipment.window_hours", format!("{:?}", p.fake_shipment)),
+        ("rating_manipulation windows", format!("{:?}", p.rating)),
+        ("shipping_fee_inflation.window_hours", p.shipping_fee_ms.to_string()),
+        ("false_transactions windows", format!("{:?}", p.false_transactions)),
+        ("phantom_listing.window_hours", format!("{:?}", p.phantom_listing)),
+        ("late_dispatch.window_hours", format!("{:?}", p.late_dispatch)),
+        ("small_parcel_restriction.window_hours", p.small_parcel_ms.to_string()),
+        ("slow_response windows", format!("{:?} {:?}", p.reply_turn_ms, p.slow_response)),
+        ("rating_manipulation.ring_window_hours", cfg.rating_manipulation.ring_window_hours.to_string()),
+        ("price_dumping.median_window_hours", cfg.price_dumping.median_window_hours.to_string()),
+        ("shipping_fee_inflation.median_window_hours", cfg.shipping_fee_inflation.median_window_hours.to_string()),
+        ("fake_shipment.reuse_window_hours", cfg.fake_shipment.reuse_window_hours.to_string()),
+        ("price_dumping.sketch_relative_accuracy", cfg.price_dumping.sketch_relative_accuracy.to_string()),
+        ("state.sweep_interval_minutes", cfg.state.sweep_interval_minutes.to_string()),
+    ]
+}
+
 pub(super) struct Sweeps {
     pub plan: Plan,
     interval_ms: i64,

@@ -9,6 +9,7 @@
 
 mod commit;
 mod pipeline;
+pub mod reload;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,9 +85,45 @@ fn check_topics(consumer: &source::Reader, cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads the config file again and switches the engine to it, or keeps the running config and
+/// says why. Logged and counted either way.
+fn apply_reload(w: &mut reload::Watch, why: &str, lp: &mut pipeline::Pipeline, metrics: &Metrics) {
+    let previous = lp.engine().config_version().to_string();
+    match w.load().and_then(|c| lp.reload(&c)) {
+        Ok(r) => {
+            let result = if r.version == previous { "unchanged" } else { "applied" };
+            metrics.config_reloads.with_label_values(&[result]).inc();
+            let _ = metrics.config_info.remove_label_values(&[&previous]);
+            metrics.config_info.with_label_values(&[&r.version]).set(1);
+            metrics.config_restart_pending.set(i64::from(!r.restart_pending.is_empty()));
+            tracing::info!(trigger = why, result, version = %r.version, previous = %previous, snoozes = r.snoozes, "config reloaded");
+            if !r.restart_pending.is_empty() {
+                tracing::warn!(sections = ?r.restart_pending, "these sections changed in the file but only apply at a restart; running with the old ones");
+            }
+        }
+        Err(e) => {
+            metrics.config_reloads.with_label_values(&["rejected"]).inc();
+            tracing::error!(trigger = why, error = %e, version = %previous, "config reload rejected: the running config stays in force");
+        }
+    }
+    w.settle(&lp.engine().config().alerts.snooze_file);
+}
+
 /// Runs the service until `shutdown` fires. Returns after in-flight batches are delivered (or
 /// the drain timeout passed) and their offsets are committed.
-pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress: Arc<Progress>) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, metrics: Metrics, shutdown: Shutdown, progress: Arc<Progress>) -> anyhow::Result<()> {
+    run_with_reload(cfg, None, metrics, shutdown, progress).await
+}
+
+/// [`run`], reloading rule settings and snoozes from `config_path` on SIGHUP or when it changes.
+pub async fn run_with_reload(
+    cfg: Config,
+    config_path: Option<(std::path::PathBuf, reload::Overrides)>,
+    metrics: Metrics,
+    mut shutdown: Shutdown,
+    progress: Arc<Progress>,
+) -> anyhow::Result<()> {
+    let mut watch = config_path.map(|(p, o)| reload::Watch::new(p, &cfg, o));
     let (changes_tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
     let committable = Arc::new(Mutex::new(HashMap::new()));
     let lp_owned = Arc::new(Mutex::new(Default::default()));
@@ -97,6 +134,7 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
     let mut committer = commit::Committer::new(&cfg, producer.clone(), committable, &metrics)?;
     membership.subscribe(&[&cfg.kafka.input_topic])?;
     let mut lp = pipeline::Pipeline::new(&cfg, metrics.clone(), progress.clone(), producer, lp_owned)?;
+    metrics.config_info.with_label_values(&[lp.engine().config_version()]).set(1);
     let commit_every = Duration::from_millis(cfg.service.commit_interval_ms);
     let mut last_commit = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -127,6 +165,11 @@ pub async fn run(cfg: Config, metrics: Metrics, mut shutdown: Shutdown, progress
                 }
             }
             msg = reader.recv(), if room && lp.reading() => lp.on_message(msg).await,
+            Some(Some(why)) = async { Some(watch.as_mut()?.next().await) }, if watch.is_some() => {
+                if let Some(w) = watch.as_mut() {
+                    apply_reload(w, why, &mut lp, &metrics);
+                }
+            }
             _ = tick.tick() => {
                 metrics.beat();
                 lp.on_tick();

@@ -89,6 +89,7 @@ pub struct Pipeline {
     delivery_failed: bool,
     last_late: u64,
     last_suppressed: HashMap<&'static str, u64>,
+    last_snoozed: HashMap<String, u64>,
     last_evicted: (u64, u64),
 }
 
@@ -132,8 +133,21 @@ impl Pipeline {
             delivery_failed: false,
             last_late: 0,
             last_suppressed: HashMap::new(),
+            last_snoozed: HashMap::new(),
             last_evicted: (0, 0),
         })
+    }
+
+    pub fn engine(&self) -> &Engine<Token> {
+        &self.engine
+    }
+
+    /// Hot reload (see [`Engine::reload`]); later rebuilds start from the reloaded settings. The
+    /// snooze counts carry over: they are the engine's, and the engine (its state) stays.
+    pub fn reload(&mut self, file: &Config) -> Result<crate::engine::Reloaded, crate::config::ConfigError> {
+        let r = self.engine.reload(file)?;
+        self.cfg = self.engine.config().clone();
+        Ok(r)
     }
 
     pub fn reading(&self) -> bool {
@@ -253,6 +267,10 @@ impl Pipeline {
         }
         reader.assign(&tpl)?;
         self.engine = engine;
+        // The new engine counts from zero: so do the deltas exported from its counts.
+        (self.last_late, self.last_evicted) = (0, (0, 0));
+        self.last_suppressed.clear();
+        self.last_snoozed.clear();
         self.tracker = OffsetTracker::default();
         self.frontier.clear();
         self.back_live.clear();
@@ -389,6 +407,11 @@ impl Pipeline {
                 }
                 _ => {}
             }
+            if alert.shadow && self.cfg.kafka.shadow_topic.is_empty() {
+                // Shadow mode without a shadow topic: evaluated and counted, sent nowhere.
+                self.metrics.shadow_alerts.with_label_values(&[&alert.rule]).inc();
+                continue;
+            }
             let since = cause.map(|t| t.received).or(current.map(|t| t.received));
             records.push((sink::alert_record(alert), since));
         }
@@ -418,7 +441,7 @@ impl Pipeline {
     fn batch(&self, records: Vec<(Record, Option<Instant>)>, mut done: Done) -> Batch {
         let (producer, metrics, progress) = (self.producer.clone(), self.metrics.clone(), self.progress.clone());
         let k = &self.cfg.kafka;
-        let topics = [k.alerts_topic.clone(), k.dlq_topic.clone(), k.standing_topic.clone()];
+        let topics = [k.alerts_topic.clone(), k.dlq_topic.clone(), k.standing_topic.clone(), k.shadow_topic.clone()];
         let retry = !k.exactly_once();
         Box::pin(async move {
             let sends = records.iter().map(|(rec, since)| {
@@ -426,6 +449,7 @@ impl Pipeline {
                     Destination::Alerts => &topics[0],
                     Destination::DeadLetter => &topics[1],
                     Destination::Standing => &topics[2],
+                    Destination::Shadow => &topics[3],
                 };
                 let (producer, metrics, progress) = (&producer, &metrics, &progress);
                 async move {
@@ -527,6 +551,10 @@ impl Pipeline {
             let prev = self.last_suppressed.insert(rule, *n).unwrap_or(0);
             m.suppressed.with_label_values(&[rule]).inc_by(n.saturating_sub(prev));
         }
+        for (rule, n) in &self.engine.stats.snoozed_by_rule {
+            let prev = self.last_snoozed.insert(rule.clone(), *n).unwrap_or(0);
+            m.snoozed.with_label_values(&[rule]).inc_by(n.saturating_sub(prev));
+        }
         let (expired, capped) = (stats.sellers_evicted, stats.sellers_capped);
         m.sellers_evicted.with_label_values(&["expired"]).inc_by(expired.saturating_sub(self.last_evicted.0));
         m.sellers_evicted.with_label_values(&["cap"]).inc_by(capped.saturating_sub(self.last_evicted.1));
@@ -549,6 +577,10 @@ fn acknowledged(rec: &Record, since: Option<Instant>, metrics: &Metrics, progres
             let (rule, sev) = (h("rule").unwrap_or_default(), h("severity").unwrap_or_default());
             metrics.alerts.with_label_values(&[&rule, &sev]).inc();
             progress.alerts_delivered.fetch_add(1, Ordering::SeqCst);
+        }
+        Destination::Shadow => {
+            let rule = rec.headers.iter().find(|(n, _)| *n == "rule").map(|(_, v)| String::from_utf8_lossy(v));
+            metrics.shadow_alerts.with_label_values(&[&rule.unwrap_or_default()]).inc();
         }
         Destination::DeadLetter => {
             metrics.dead_letters.inc();

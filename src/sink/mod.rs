@@ -17,6 +17,8 @@ use crate::telemetry::Metrics;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
     Alerts,
+    /// Alerts of rules in shadow mode (`kafka.shadow_topic`): never the feed.
+    Shadow,
     DeadLetter,
     Standing,
 }
@@ -25,6 +27,7 @@ impl Destination {
     pub fn label(self) -> &'static str {
         match self {
             Destination::Alerts => "alerts",
+            Destination::Shadow => "shadow",
             Destination::DeadLetter => "dead_letter",
             Destination::Standing => "standing",
         }
@@ -42,7 +45,7 @@ pub struct Record {
 /// Alert contract v1 as JSON, keyed by seller; rule and severity also as headers for routing.
 pub fn alert_record(a: &Alert) -> Record {
     Record {
-        destination: Destination::Alerts,
+        destination: if a.shadow { Destination::Shadow } else { Destination::Alerts },
         key: Some(a.seller_id.as_bytes().to_vec()),
         payload: serde_json::to_vec(a).expect("alerts always serialize"),
         headers: vec![
@@ -167,6 +170,8 @@ mod tests {
             detected_at: "2026-01-05T10:00:01.000Z".into(),
             evidence: serde_json::json!({"listing_id": "l"}),
             message: "m".into(),
+            config_version: "0123456789ab".into(),
+            shadow: false,
         };
         let r = alert_record(&a);
         assert_eq!(r.key.as_deref(), Some(&b"s9"[..]));

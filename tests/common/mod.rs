@@ -261,15 +261,21 @@ pub fn replay_reference(gen: &sellerguard::gen::GenConfig) -> Reference {
     Reference { dir, lines, alert_ids, rules }
 }
 
-/// Sum of a metric's samples (all label sets) from a `/metrics` scrape; 0 when unreachable.
-pub fn scrape(addr: &str, metric: &str) -> f64 {
+/// The text of a `/metrics` scrape (with the HTTP head); empty when unreachable.
+pub fn metrics_text(addr: &str) -> String {
     use std::io::Write;
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 0.0 };
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return String::new() };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
-    buf.lines()
+    buf
+}
+
+/// Sum of a metric's samples (all label sets) from a `/metrics` scrape; 0 when unreachable.
+pub fn scrape(addr: &str, metric: &str) -> f64 {
+    metrics_text(addr)
+        .lines()
         .filter(|l| l.starts_with(metric) && matches!(l.as_bytes().get(metric.len()), Some(b'{' | b' ')))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()

@@ -4,6 +4,7 @@
 mod fake_shipment;
 mod false_transactions;
 mod fulfilment;
+mod lifecycle;
 mod price_dumping;
 mod rating;
 mod shipping_fee;
@@ -81,6 +82,10 @@ impl Kit {
         self.alerts.extend(step.alerts);
         self.standing.extend(step.standing);
         &self.alerts
+    }
+
+    pub fn engine(&mut self) -> &mut Engine<u64> {
+        &mut self.engine
     }
 
     pub fn rules_for(&mut self, seller: &str) -> Vec<String> {
