@@ -264,10 +264,10 @@ impl Metrics {
         for reason in ["expired", "cap"] {
             m.sellers_evicted.with_label_values(&[reason]);
         }
-        // At 0 from the start (sink::Destination labels): `increase()` misses the sample a series
-        // is born with, so an error counter created at the first error hides it from alert rules.
-        for topic in ["alerts", "dead_letter", "standing"] {
-            m.produce_errors.with_label_values(&[topic]);
+        // At 0 from the start: `increase()` misses the sample a series is born with, so an error
+        // counter created at the first error hides it from alert rules.
+        for d in crate::sink::Destination::ALL {
+            m.produce_errors.with_label_values(&[d.label()]);
         }
         for t in EventType::ALL {
             m.events.with_label_values(&[t.as_str()]);

@@ -24,6 +24,10 @@ pub enum Destination {
 }
 
 impl Destination {
+    /// Every destination (metrics pre-create a series per label).
+    pub const ALL: [Destination; 4] =
+        [Destination::Alerts, Destination::Shadow, Destination::DeadLetter, Destination::Standing];
+
     pub fn label(self) -> &'static str {
         match self {
             Destination::Alerts => "alerts",

@@ -172,10 +172,9 @@ pub fn check_dockerfile() {
         run.all("COPY").find(|a| a.starts_with(&format!("--from={build_name} "))).expect("COPY --from the build stage");
     let t: Vec<&str> = from.split_whitespace().collect();
     let (out, dst) = (t[1], t[2]);
-    assert!(
-        cargo.contains(&format!("cp target/release/{bin} {out}")),
-        "the build stage puts the binary at {out}: {cargo}"
-    );
+    // `cp` or `objcopy` from cargo's output path for the release profile to the path copied out.
+    let copy_out = format!("target/release/{bin} {out}");
+    assert!(cargo.contains(&copy_out), "the build stage puts cargo's binary at {out}: {cargo}");
     assert_eq!(dst, format!("/usr/local/bin/{bin}"), "the binary lands on PATH");
     let entry: Vec<String> = serde_json::from_str(run.one("ENTRYPOINT")).expect("ENTRYPOINT in exec form");
     assert_eq!(entry, [bin]);
@@ -335,17 +334,19 @@ pub fn check_k8s() {
     let psc = &pod["spec"]["securityContext"];
     assert_eq!(psc["runAsNonRoot"].as_bool(), Some(true));
     assert_eq!(psc["runAsUser"].as_u64(), Some(img.uid.into()));
-    let init = &pod["spec"]["initContainers"][0];
-    for ctr in [c, init] {
+    let sync = &pod["spec"]["initContainers"][0];
+    assert_eq!(str_of(&sync["restartPolicy"]), "Always", "config-sync is a native sidecar: it keeps the file current");
+    for ctr in [c, sync] {
         assert_eq!(ctr["securityContext"]["readOnlyRootFilesystem"].as_bool(), Some(true), "{}", str_of(&ctr["name"]));
         assert_eq!(ctr["securityContext"]["allowPrivilegeEscalation"].as_bool(), Some(false));
     }
     let args: Vec<String> = c["args"].as_sequence().unwrap().iter().map(str_of).collect();
     assert_eq!(args, ["run", "--config", &img.config_path], "the image's CMD");
 
-    // The pod's files, simulated: volumes materialised in a temp dir, the init container's command
-    // run with its mount paths mapped there. The main container's config (at the image's path)
-    // must pass check-config with the Secret (secrets masked) and without it (the volume is optional).
+    // The pod's files, simulated: volumes materialised in a temp dir, the config-sync sidecar run
+    // with its mount paths mapped there. The main container's config (at the image's path) must
+    // appear, pass check-config with the Secret (secrets masked) and without it (the volume is
+    // optional), and follow an edit of the ConfigMap (hot reload).
     let fragment: toml::Table = toml::from_str(&str_of(&secret["stringData"]["kafka-auth.toml"])).unwrap();
     let password = fragment["kafka"]["common"]["sasl.password"].as_str().unwrap().to_string();
     for with_secret in [true, false] {
@@ -378,18 +379,41 @@ pub fn check_k8s() {
             m.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
             m.iter().fold(s.to_string(), |s, (from, to)| s.replace(from, to.to_str().unwrap()))
         };
-        let cmd: Vec<String> = init["command"].as_sequence().unwrap().iter().map(|a| map(init, &str_of(a))).collect();
-        run_ok(Command::new(&cmd[0]).args(&cmd[1..]));
+        let command = |ctr: &Yaml, key: &Yaml| -> Command {
+            let argv: Vec<String> = key.as_sequence().unwrap().iter().map(|a| map(ctr, &str_of(a))).collect();
+            let mut cmd = Command::new(&argv[0]);
+            cmd.args(&argv[1..]);
+            cmd
+        };
+        // The sidecar's startup probe: the service starts once it passes.
+        let startup = || command(sync, &sync["startupProbe"]["exec"]["command"]).status().unwrap();
+        assert!(!startup().success(), "the service may not start before the file exists");
+        let _sidecar = super::Reaped(command(sync, &sync["command"]).spawn().unwrap());
         let config = PathBuf::from(map(c, &img.config_path));
+        let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while !ok() {
+                assert!(std::time::Instant::now() < deadline, "config-sync: {what}");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        };
+        wait_for("the startup probe never passed", &|| startup().success());
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&config).unwrap().permissions().mode() & 0o077,
-            0,
-            "config readable by its owner only"
-        );
-        let out = run_ok(Command::new(super::sellerguard_bin()).arg("check-config").arg("--config").arg(&config));
-        let report = String::from_utf8_lossy(&out.stdout);
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "config readable by its owner only");
+        let check = || run_ok(Command::new(super::sellerguard_bin()).arg("check-config").arg("--config").arg(&config));
+        let report = String::from_utf8_lossy(&check().stdout).to_string();
         assert_eq!(report.contains("SASL_SSL"), with_secret, "{report}");
         assert!(!report.contains(&password), "the password is masked");
+        if with_secret {
+            // An edit of the ConfigMap reaches the file (kubelet replaces the mounted file).
+            let key = str_of(cm["data"].as_mapping().unwrap().keys().next().unwrap());
+            let src = tmp.path().join("config-src").join(key);
+            let edited = std::fs::read_to_string(&src).unwrap() + "\n[alerts]\ncooldown_hours = 12.0\n";
+            std::fs::write(&src, edited).unwrap();
+            let has_edit = || std::fs::read_to_string(&config).unwrap_or_default().contains("cooldown_hours = 12.0");
+            wait_for("a ConfigMap edit never reached the file", &has_edit);
+            check();
+        }
     }
 }
