@@ -14,7 +14,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -55,18 +55,6 @@ fn run_ok(cmd: &mut Command) -> Output {
 fn yaml(rel: &str) -> Yaml {
     let text = std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
-/// The HTTP/1.0 GET the tests need (no client crate): status and body. HTTP/1.0, so that the
-/// server closes the connection instead of chunking the body.
-fn http_get(addr: &str, path_and_query: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path_and_query} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
 }
 
 fn encode(s: &str) -> String {

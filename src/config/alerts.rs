@@ -49,11 +49,6 @@ fn known(entry: &str) -> bool {
 }
 
 impl AlertsConfig {
-    /// Is this rule in shadow mode?
-    pub fn is_shadow(&self, rule: &str) -> bool {
-        self.shadow.iter().any(|e| names_rule(e, rule))
-    }
-
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         non_negative("alerts.cooldown_hours", self.cooldown_hours)?;
         for (rule, h) in &self.cooldown_hours_by_rule {

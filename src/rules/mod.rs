@@ -170,6 +170,14 @@ impl Emitter<'_> {
     }
 }
 
+fn carrier_registry(cfg: &Config) -> Result<tracking::CarrierRegistry, crate::config::ConfigError> {
+    tracking::CarrierRegistry::new(&cfg.fake_shipment.carriers).map_err(|e| crate::config::ConfigError::Invalid {
+        key: format!("fake_shipment.carriers.{}", e.carrier),
+        problem: e.message,
+        fix: "write a valid regex".into(),
+    })
+}
+
 /// Counters the detector keeps for telemetry (plain integers: no metrics crate in the rules).
 #[derive(Debug, Default, Clone)]
 pub struct DetectorStats {
@@ -198,13 +206,7 @@ pub struct Detector {
 impl Detector {
     pub fn new(cfg: &Config) -> Result<Self, crate::config::ConfigError> {
         cfg.validate()?;
-        let carriers = tracking::CarrierRegistry::new(&cfg.fake_shipment.carriers).map_err(|e| {
-            crate::config::ConfigError::Invalid {
-                key: format!("fake_shipment.carriers.{}", e.carrier),
-                problem: e.message,
-                fix: "write a valid regex".into(),
-            }
-        })?;
+        let carriers = carrier_registry(cfg)?;
         Ok(Detector {
             market: Market::new(cfg),
             cfg: cfg.clone(),
@@ -235,13 +237,7 @@ impl Detector {
     /// (which rebuilds state from the input's lookback).
     pub fn reload(&mut self, cfg: &Config) -> Result<(), crate::config::ConfigError> {
         cfg.validate()?;
-        let carriers = tracking::CarrierRegistry::new(&cfg.fake_shipment.carriers).map_err(|e| {
-            crate::config::ConfigError::Invalid {
-                key: format!("fake_shipment.carriers.{}", e.carrier),
-                problem: e.message,
-                fix: "write a valid regex".into(),
-            }
-        })?;
+        let carriers = carrier_registry(cfg)?;
         let cooldowns = Cooldowns::new(&cfg.alerts);
         let plan = sweep::Plan::new(cfg, cooldowns.longest());
         let (old, new) = (sweep::windows(&self.sweeps.plan, &self.cfg), sweep::windows(&plan, cfg));

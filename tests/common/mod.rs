@@ -261,15 +261,22 @@ pub fn replay_reference(gen: &sellerguard::gen::GenConfig) -> Reference {
     Reference { dir, lines, alert_ids, rules }
 }
 
-/// The text of a `/metrics` scrape (with the HTTP head); empty when unreachable.
-pub fn metrics_text(addr: &str) -> String {
+/// The HTTP/1.0 GET the tests need (no client crate): status and body. HTTP/1.0, so that the
+/// server closes the connection instead of chunking the body.
+pub fn http_get(addr: &str, path_and_query: &str) -> Option<(u16, String)> {
     use std::io::Write;
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else { return String::new() };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path_and_query} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
     let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+}
+
+/// The text of a `/metrics` scrape; empty when unreachable.
+pub fn metrics_text(addr: &str) -> String {
+    http_get(addr, "/metrics").map(|(_, body)| body).unwrap_or_default()
 }
 
 /// Sum of a metric's samples (all label sets) from a `/metrics` scrape; 0 when unreachable.
