@@ -199,6 +199,12 @@ impl<T> Engine<T> {
         self.drain(step);
     }
 
+    /// The partition may have unread events after all: it holds the watermark again (see
+    /// [`crate::source::idle`]). Nothing is released by holding.
+    pub fn hold(&mut self, partition: i32) {
+        self.seq.hold(partition);
+    }
+
     /// Is the event's time plausible? Callers dead-letter it when not: one event stamped years ahead
     /// must not move event time (and fire every timer) for everyone. "Ahead" is measured from the
     /// later of the newest event time seen and the wall clock: a quiet night in a sparse stream, a

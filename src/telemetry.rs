@@ -43,6 +43,8 @@ pub struct Metrics {
     pub produce_errors: IntCounterVec,
     pub kafka_errors: IntCounter,
     pub rebalances: IntCounterVec,
+    /// Input partitions ceasing (`idle`) or resuming (`hold`) to hold the watermark back.
+    pub partition_idle: IntCounterVec,
     pub event_to_alert: Histogram,
     pub sellers_tracked: IntGauge,
     pub buffered_events: IntGauge,
@@ -208,6 +210,12 @@ impl Metrics {
                 "Partition assignments and revocations.",
                 &["kind"],
             ),
+            partition_idle: counter_vec(
+                &r,
+                "sellerguard_partition_idle_transitions_total",
+                "Input partitions that stopped holding the watermark (to=idle: known to be at their end) or hold it again (to=hold: more data fetched, or a broker connection dropped).",
+                &["to"],
+            ),
             event_to_alert: {
                 let h = Histogram::with_opts(
                     HistogramOpts::new(
@@ -268,6 +276,9 @@ impl Metrics {
         // counter created at the first error hides it from alert rules.
         for d in crate::sink::Destination::ALL {
             m.produce_errors.with_label_values(&[d.label()]);
+        }
+        for to in ["idle", "hold"] {
+            m.partition_idle.with_label_values(&[to]);
         }
         for t in EventType::ALL {
             m.events.with_label_values(&[t.as_str()]);

@@ -131,12 +131,18 @@ pub async fn run_with_reload(
     let committable = Arc::new(Mutex::new(HashMap::new()));
     let lp_owned = Arc::new(Mutex::new(Default::default()));
     let membership = source::create_membership(&cfg.kafka, &metrics, committable.clone(), changes_tx)?;
-    let reader = source::create_reader(&cfg.kafka, &metrics, lp_owned.clone())?;
+    let disconnects = Arc::new(AtomicU64::new(0));
+    let reader = source::create_reader(&cfg.kafka, &metrics, lp_owned.clone(), disconnects.clone())?;
+    let probe = source::Probe {
+        prober: Arc::new(source::create_prober(&cfg.kafka)?),
+        disconnects,
+        topic: std::ffi::CString::new(cfg.kafka.input_topic.as_str())?,
+    };
     blocking(|| check_topics(&reader, &cfg))?;
     let producer = sink::create_producer(&cfg.kafka)?;
     let mut committer = commit::Committer::new(&cfg, producer.clone(), committable, &metrics)?;
     membership.subscribe(&[&cfg.kafka.input_topic])?;
-    let mut lp = pipeline::Pipeline::new(&cfg, metrics.clone(), progress.clone(), producer, lp_owned)?;
+    let mut lp = pipeline::Pipeline::new(&cfg, metrics.clone(), progress.clone(), producer, lp_owned, probe)?;
     metrics.config_info.with_label_values(&[lp.engine().config_version()]).set(1);
     let commit_every = Duration::from_millis(cfg.service.commit_interval_ms);
     let mut last_commit = Instant::now();
@@ -167,7 +173,7 @@ pub async fn run_with_reload(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
-            msg = reader.recv(), if room && lp.reading() => lp.on_message(msg).await,
+            msg = reader.recv(), if room && lp.reading() => lp.on_message(msg, &reader).await,
             Some(Some(why)) = async { Some(watch.as_mut()?.next().await) }, if watch.is_some() => {
                 if let Some(w) = watch.as_mut() {
                     apply_reload(w, why, &mut lp, &metrics);
@@ -175,7 +181,7 @@ pub async fn run_with_reload(
             }
             _ = tick.tick() => {
                 metrics.beat();
-                lp.on_tick();
+                lp.on_tick(&reader);
                 if last_commit.elapsed() >= commit_every {
                     last_commit = Instant::now();
                     if !committer.commit(&mut lp, &membership, false).await? {

@@ -22,9 +22,15 @@ use crate::decode::{decode, hours_ms, DecodeLimits};
 use crate::engine::{Engine, Step};
 use crate::intake::Intake;
 use crate::sink::{self, Destination, Record};
+use crate::source::idle::{Confirmation, IdleTracker};
 use crate::source::offsets::OffsetTracker;
-use crate::source::{self, Membership, PartitionChange, Reader};
+use crate::source::{self, Membership, PartitionChange, Probe, Reader};
 use crate::telemetry::{now_ms, Metrics};
+
+/// How often the broker is asked to confirm partitions' ends after a connection drop, and how long
+/// an answer may take: a broker that is still down answers nothing, and is asked again.
+const CONFIRM_EVERY: Duration = Duration::from_secs(1);
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -82,7 +88,14 @@ pub struct Pipeline {
     /// Partitions whose first message tells how much lookback history retention removed.
     history_checks: HashSet<i32>,
     since: i64,
-    at_end: HashMap<i32, Instant>,
+    /// Which partitions may stop holding the watermark ([`crate::source::idle`]).
+    idle: IdleTracker,
+    probe: Probe,
+    /// Connection drops already applied to `idle`.
+    seen_disconnects: u64,
+    /// A question to the broker about partitions' ends, in flight.
+    confirming: Option<(Confirmation, tokio::task::JoinHandle<Vec<(i32, Option<i64>)>>)>,
+    last_confirm: Option<Instant>,
     last_input: Instant,
     last_report: Instant,
     produced: bool,
@@ -100,6 +113,7 @@ impl Pipeline {
         progress: Arc<Progress>,
         producer: FutureProducer,
         shared_owned: Arc<std::sync::Mutex<HashSet<i32>>>,
+        probe: Probe,
     ) -> anyhow::Result<Self> {
         let limits = DecodeLimits::from_config(&cfg.input);
         Ok(Pipeline {
@@ -126,7 +140,11 @@ impl Pipeline {
             frontier: HashMap::new(),
             history_checks: HashSet::new(),
             since: 0,
-            at_end: HashMap::new(),
+            idle: IdleTracker::new(Duration::from_millis(cfg.service.idle_partition_ms)),
+            seen_disconnects: probe.disconnects.load(Ordering::SeqCst),
+            probe,
+            confirming: None,
+            last_confirm: None,
             last_input: Instant::now(),
             last_report: Instant::now(),
             produced: false,
@@ -274,7 +292,8 @@ impl Pipeline {
         self.tracker = OffsetTracker::default();
         self.frontier.clear();
         self.back_live.clear();
-        self.at_end.clear();
+        self.idle.reset(plan.iter().map(|p| (p.partition, p.start)));
+        self.confirming = None;
         self.since = pos.since;
         self.epoch += 1;
         if let Ok(mut o) = self.shared_owned.lock() {
@@ -292,14 +311,21 @@ impl Pipeline {
         Ok(())
     }
 
-    pub async fn on_message(&mut self, msg: Result<BorrowedMessage<'_>, KafkaError>) {
+    pub async fn on_message(&mut self, msg: Result<BorrowedMessage<'_>, KafkaError>, reader: &Reader) {
+        // A drop reported before this message was fetched is applied first (they share a queue).
+        self.apply_disconnects();
         let m = match msg {
             Ok(m) => m,
             Err(KafkaError::PartitionEOF(p)) => {
-                self.at_end.entry(p).or_insert_with(Instant::now);
+                let end = source::fetched_high_watermark(reader, &self.probe.topic, p);
+                self.idle.reached_end(p, end, Instant::now());
                 return;
             }
             Err(e) => {
+                if source::is_disconnect(&e) {
+                    self.probe.disconnects.fetch_add(1, Ordering::SeqCst);
+                    self.apply_disconnects();
+                }
                 self.metrics.kafka_errors.inc();
                 if let Some(held) = self.metrics.allow_log("consume") {
                     tracing::warn!(error = %e, similar_held_back = held, "consume error");
@@ -310,7 +336,12 @@ impl Pipeline {
         };
         self.last_input = Instant::now();
         let (partition, offset) = (m.partition(), m.offset());
-        self.at_end.remove(&partition);
+        self.idle.delivered(partition, offset);
+        if self.idle.any_idle() {
+            // The fetch that brought this message may report more for an idle partition: it must
+            // hold the watermark before this event moves it.
+            self.check_fetched(reader);
+        }
         if self.history_checks.remove(&partition) {
             self.check_history(partition, m.timestamp().to_millis());
         }
@@ -497,7 +528,64 @@ impl Pipeline {
         }
     }
 
-    pub fn on_tick(&mut self) {
+    /// Connection drops seen by the reader since the last look: nothing counts as caught up until
+    /// the broker confirms it again.
+    fn apply_disconnects(&mut self) {
+        let n = self.probe.disconnects.load(Ordering::SeqCst);
+        if n != self.seen_disconnects {
+            self.seen_disconnects = n;
+            let held = self.idle.disconnected(Instant::now()).hold;
+            if !held.is_empty() {
+                tracing::info!(partitions = ?held, "broker connection dropped: idle partitions hold the watermark again until the broker confirms their end");
+            }
+            self.hold(&held);
+        }
+    }
+
+    /// Idle partitions for which a fetch reported more than was read hold the watermark again.
+    fn check_fetched(&mut self, reader: &Reader) {
+        let idle: Vec<i32> = self.idle.idle_partitions().collect();
+        for p in idle {
+            if let Some(high) = source::fetched_high_watermark(reader, &self.probe.topic, p) {
+                let held = self.idle.fetch_reported(p, high).hold;
+                self.hold(&held);
+            }
+        }
+    }
+
+    fn hold(&mut self, partitions: &[i32]) {
+        for p in partitions {
+            self.engine.hold(*p);
+            self.metrics.partition_idle.with_label_values(&["hold"]).inc();
+        }
+    }
+
+    /// Asks the broker (off the loop) for the ends of partitions that must be confirmed after a
+    /// connection drop, and applies the answer when it is in.
+    fn confirm_ends(&mut self) {
+        if let Some((_, handle)) = &mut self.confirming {
+            if !handle.is_finished() {
+                return;
+            }
+            let (asked, handle) = self.confirming.take().unwrap();
+            if let Some(Ok(ends)) = futures::FutureExt::now_or_never(handle) {
+                self.idle.confirmed(&asked, &ends);
+            }
+        }
+        if self.last_confirm.is_some_and(|t| t.elapsed() < CONFIRM_EVERY) {
+            return;
+        }
+        if let Some(asked) = self.idle.to_confirm(Instant::now()) {
+            self.last_confirm = Some(Instant::now());
+            let (prober, topic, parts) =
+                (self.probe.prober.clone(), self.cfg.kafka.input_topic.clone(), asked.partitions.clone());
+            let handle =
+                tokio::task::spawn_blocking(move || source::end_offsets(&prober, &topic, &parts, CONFIRM_TIMEOUT));
+            self.confirming = Some((asked, handle));
+        }
+    }
+
+    pub fn on_tick(&mut self, reader: &Reader) {
         if self.last_report.elapsed() >= Duration::from_secs(10) {
             self.last_report = Instant::now();
             let p = &self.progress;
@@ -511,11 +599,12 @@ impl Pipeline {
                 "progress"
             );
         }
-        // Partitions at their end for the grace period stop holding the watermark.
-        let idle_after = Duration::from_millis(self.cfg.service.idle_partition_ms);
-        let idle: Vec<i32> = self.at_end.iter().filter(|(_, t)| t.elapsed() >= idle_after).map(|(p, _)| *p).collect();
-        for p in idle {
-            self.at_end.remove(&p);
+        // Partitions known to be at their end for the grace period stop holding the watermark.
+        self.apply_disconnects();
+        self.check_fetched(reader);
+        self.confirm_ends();
+        for p in self.idle.due(Instant::now()).idle {
+            self.metrics.partition_idle.with_label_values(&["idle"]).inc();
             let mut step = Step::default();
             self.engine.mark_idle(p, &mut step);
             self.dispatch(step, None, None);

@@ -15,10 +15,13 @@
 //! committed offset (alerts already delivered). Offsets are committed by hand, only after the alerts
 //! a message caused are acknowledged — rust-rdkafka's `at_least_once.rs` pattern.
 
+pub mod idle;
 pub mod offsets;
 pub mod plan;
 
 use std::collections::HashMap;
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,7 +30,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -138,6 +141,11 @@ impl GroupContext {
 
 pub struct ReaderContext {
     topic: String,
+    /// Bumped when a connection to a broker drops (see [`idle`]).
+    disconnects: Arc<AtomicU64>,
+    /// Each broker's `disconnects` count in the last statistics: a drop whose error report
+    /// librdkafka suppressed (it reports an identical error once per 30 s) still shows there.
+    broker_disconnects: Mutex<HashMap<String, i64>>,
     /// Partitions this instance owns: lag is reported for those only, so that summing the gauge
     /// over instances counts each partition once.
     owned: Arc<Mutex<std::collections::HashSet<i32>>>,
@@ -149,6 +157,14 @@ impl ClientContext for ReaderContext {
     /// Lag = last stable offset − the next offset handed to the service. (librdkafka's own
     /// `consumer_lag` counts from the reader's commits, and the reader never commits.)
     fn stats(&self, stats: Statistics) {
+        if let Ok(mut seen) = self.broker_disconnects.lock() {
+            for (name, b) in &stats.brokers {
+                let now = b.disconnects.unwrap_or(0);
+                if seen.insert(name.clone(), now).is_some_and(|before| now > before) {
+                    self.disconnects.fetch_add(1, AtomicOrdering::SeqCst);
+                }
+            }
+        }
         let Some(t) = stats.topics.get(&self.topic) else { return };
         let Ok(owned) = self.owned.lock() else { return };
         for (p, part) in &t.partitions {
@@ -162,6 +178,9 @@ impl ClientContext for ReaderContext {
         }
     }
     fn error(&self, error: KafkaError, reason: &str) {
+        if is_disconnect(&error) {
+            self.disconnects.fetch_add(1, AtomicOrdering::SeqCst);
+        }
         log_error(&self.metrics, &self.errors, "reader", error, reason);
     }
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
@@ -230,14 +249,65 @@ pub fn create_reader(
     k: &KafkaConfig,
     metrics: &Metrics,
     owned: Arc<Mutex<std::collections::HashSet<i32>>>,
+    disconnects: Arc<AtomicU64>,
 ) -> Result<Reader, KafkaError> {
     let ctx = ReaderContext {
         topic: k.input_topic.clone(),
+        disconnects,
+        broker_disconnects: Mutex::new(HashMap::new()),
         owned,
         metrics: metrics.clone(),
         errors: Mutex::new(RateLimitedLog::new(Duration::from_secs(5))),
     };
     reader_config(k).set_log_level(RDKafkaLogLevel::Warning).create_with_context(ctx)
+}
+
+/// A lost connection to a broker (reported by the reader's poll or its error callback).
+pub fn is_disconnect(e: &KafkaError) -> bool {
+    matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown))
+}
+
+/// The high watermark of `partition` that librdkafka kept from the last fetch answer covering it
+/// (no request is sent; `None` before any). rust-rdkafka does not wrap this call.
+pub fn fetched_high_watermark(reader: &Reader, topic: &CStr, partition: i32) -> Option<i64> {
+    let (mut low, mut high) = (-1_i64, -1_i64);
+    // SAFETY: the handle lives as long as `reader`; `topic` is NUL-terminated; librdkafka writes
+    // the two offsets under the partition's lock and keeps no pointer to them.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            reader.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+}
+
+/// What the service loop needs besides the reader to know when a partition is caught up.
+#[derive(Clone)]
+pub struct Probe {
+    pub prober: Arc<Prober>,
+    /// Connection drops the reader reported ([`ReaderContext`]).
+    pub disconnects: Arc<AtomicU64>,
+    /// The input topic, for librdkafka's C API.
+    pub topic: std::ffi::CString,
+}
+
+/// A client that only asks the brokers for partitions' end offsets, off the service loop (an
+/// answer can take up to its timeout while a broker is down).
+pub type Prober = BaseConsumer;
+
+pub fn create_prober(k: &KafkaConfig) -> Result<Prober, KafkaError> {
+    let mut c = base_config(k);
+    c.set("group.id", format!("{}.prober", k.group_id)).set("isolation.level", "read_committed");
+    c.set_log_level(RDKafkaLogLevel::Error).create()
+}
+
+/// Each partition's end offset as the broker reports it now (`None`: no answer in time).
+pub fn end_offsets(prober: &Prober, topic: &str, partitions: &[i32], timeout: Duration) -> Vec<(i32, Option<i64>)> {
+    partitions.iter().map(|p| (*p, prober.fetch_watermarks(topic, *p, timeout).ok().map(|(_, high)| high))).collect()
 }
 
 /// Reads what [`plan`] needs from the brokers: partitions, the group's commits, retention bounds

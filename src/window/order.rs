@@ -229,6 +229,16 @@ impl<T> Sequencer<T> {
         self.recompute();
     }
 
+    /// The partition may have unread events after all (a fetch reported more, or the connection
+    /// dropped): it holds the watermark again at its newest event time, as if it had not caught up.
+    pub fn hold(&mut self, partition: i32) {
+        if let Some(c) = self.partitions.get_mut(&partition) {
+            if let PartitionClock::Idle(t) = *c {
+                *c = if t == Millis::MIN { PartitionClock::Unseen } else { PartitionClock::Active(t) };
+            }
+        }
+    }
+
     pub fn push(&mut self, partition: i32, event: Event, token: T) -> Admission<T> {
         let ts = event.ts;
         self.max_seen = self.max_seen.max(ts);
