@@ -8,6 +8,7 @@
 //! growing memory. Ownership changes rebuild state ([`pipeline::Pipeline::rebuild`]).
 
 mod commit;
+mod ends;
 mod pipeline;
 pub mod reload;
 

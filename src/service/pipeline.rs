@@ -16,21 +16,16 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::commit::Committer;
+use super::ends::Ends;
 use super::{blocking, Progress};
 use crate::config::Config;
 use crate::decode::{decode, hours_ms, DecodeLimits};
 use crate::engine::{Engine, Step};
 use crate::intake::Intake;
 use crate::sink::{self, Destination, Record};
-use crate::source::idle::{Confirmation, IdleTracker};
 use crate::source::offsets::OffsetTracker;
 use crate::source::{self, Membership, PartitionChange, Probe, Reader};
 use crate::telemetry::{now_ms, Metrics};
-
-/// How often the broker is asked to confirm partitions' ends after a connection drop, and how long
-/// an answer may take: a broker that is still down answers nothing, and is asked again.
-const CONFIRM_EVERY: Duration = Duration::from_secs(1);
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -88,14 +83,8 @@ pub struct Pipeline {
     /// Partitions whose first message tells how much lookback history retention removed.
     history_checks: HashSet<i32>,
     since: i64,
-    /// Which partitions may stop holding the watermark ([`crate::source::idle`]).
-    idle: IdleTracker,
-    probe: Probe,
-    /// Connection drops already applied to `idle`.
-    seen_disconnects: u64,
-    /// A question to the broker about partitions' ends, in flight.
-    confirming: Option<(Confirmation, tokio::task::JoinHandle<Vec<(i32, Option<i64>)>>)>,
-    last_confirm: Option<Instant>,
+    /// Which partitions may stop holding the watermark.
+    ends: Ends,
     last_input: Instant,
     last_report: Instant,
     produced: bool,
@@ -140,11 +129,7 @@ impl Pipeline {
             frontier: HashMap::new(),
             history_checks: HashSet::new(),
             since: 0,
-            idle: IdleTracker::new(Duration::from_millis(cfg.service.idle_partition_ms)),
-            seen_disconnects: probe.disconnects.load(Ordering::SeqCst),
-            probe,
-            confirming: None,
-            last_confirm: None,
+            ends: Ends::new(Duration::from_millis(cfg.service.idle_partition_ms), probe, &cfg.kafka.input_topic),
             last_input: Instant::now(),
             last_report: Instant::now(),
             produced: false,
@@ -292,8 +277,7 @@ impl Pipeline {
         self.tracker = OffsetTracker::default();
         self.frontier.clear();
         self.back_live.clear();
-        self.idle.reset(plan.iter().map(|p| (p.partition, p.start)));
-        self.confirming = None;
+        self.ends.reset(plan.iter().map(|p| (p.partition, p.start)));
         self.since = pos.since;
         self.epoch += 1;
         if let Ok(mut o) = self.shared_owned.lock() {
@@ -312,20 +296,15 @@ impl Pipeline {
     }
 
     pub async fn on_message(&mut self, msg: Result<BorrowedMessage<'_>, KafkaError>, reader: &Reader) {
-        // A drop reported before this message was fetched is applied first (they share a queue).
-        self.apply_disconnects();
         let m = match msg {
             Ok(m) => m,
             Err(KafkaError::PartitionEOF(p)) => {
-                let end = source::fetched_high_watermark(reader, &self.probe.topic, p);
-                self.idle.reached_end(p, end, Instant::now());
+                self.ends.end_of_partition(reader, p);
                 return;
             }
             Err(e) => {
-                if source::is_disconnect(&e) {
-                    self.probe.disconnects.fetch_add(1, Ordering::SeqCst);
-                    self.apply_disconnects();
-                }
+                let hold = self.ends.error(&e);
+                self.hold(&hold);
                 self.metrics.kafka_errors.inc();
                 if let Some(held) = self.metrics.allow_log("consume") {
                     tracing::warn!(error = %e, similar_held_back = held, "consume error");
@@ -336,12 +315,10 @@ impl Pipeline {
         };
         self.last_input = Instant::now();
         let (partition, offset) = (m.partition(), m.offset());
-        self.idle.delivered(partition, offset);
-        if self.idle.any_idle() {
-            // The fetch that brought this message may report more for an idle partition: it must
-            // hold the watermark before this event moves it.
-            self.check_fetched(reader);
-        }
+        // Partitions that may have unread events after all hold the watermark before this event
+        // can move it.
+        let hold = self.ends.delivered(reader, partition, offset);
+        self.hold(&hold);
         if self.history_checks.remove(&partition) {
             self.check_history(partition, m.timestamp().to_millis());
         }
@@ -528,60 +505,10 @@ impl Pipeline {
         }
     }
 
-    /// Connection drops seen by the reader since the last look: nothing counts as caught up until
-    /// the broker confirms it again.
-    fn apply_disconnects(&mut self) {
-        let n = self.probe.disconnects.load(Ordering::SeqCst);
-        if n != self.seen_disconnects {
-            self.seen_disconnects = n;
-            let held = self.idle.disconnected(Instant::now()).hold;
-            if !held.is_empty() {
-                tracing::info!(partitions = ?held, "broker connection dropped: idle partitions hold the watermark again until the broker confirms their end");
-            }
-            self.hold(&held);
-        }
-    }
-
-    /// Idle partitions for which a fetch reported more than was read hold the watermark again.
-    fn check_fetched(&mut self, reader: &Reader) {
-        let idle: Vec<i32> = self.idle.idle_partitions().collect();
-        for p in idle {
-            if let Some(high) = source::fetched_high_watermark(reader, &self.probe.topic, p) {
-                let held = self.idle.fetch_reported(p, high).hold;
-                self.hold(&held);
-            }
-        }
-    }
-
     fn hold(&mut self, partitions: &[i32]) {
         for p in partitions {
             self.engine.hold(*p);
             self.metrics.partition_idle.with_label_values(&["hold"]).inc();
-        }
-    }
-
-    /// Asks the broker (off the loop) for the ends of partitions that must be confirmed after a
-    /// connection drop, and applies the answer when it is in.
-    fn confirm_ends(&mut self) {
-        if let Some((_, handle)) = &mut self.confirming {
-            if !handle.is_finished() {
-                return;
-            }
-            let (asked, handle) = self.confirming.take().unwrap();
-            if let Some(Ok(ends)) = futures::FutureExt::now_or_never(handle) {
-                self.idle.confirmed(&asked, &ends);
-            }
-        }
-        if self.last_confirm.is_some_and(|t| t.elapsed() < CONFIRM_EVERY) {
-            return;
-        }
-        if let Some(asked) = self.idle.to_confirm(Instant::now()) {
-            self.last_confirm = Some(Instant::now());
-            let (prober, topic, parts) =
-                (self.probe.prober.clone(), self.cfg.kafka.input_topic.clone(), asked.partitions.clone());
-            let handle =
-                tokio::task::spawn_blocking(move || source::end_offsets(&prober, &topic, &parts, CONFIRM_TIMEOUT));
-            self.confirming = Some((asked, handle));
         }
     }
 
@@ -600,10 +527,9 @@ impl Pipeline {
             );
         }
         // Partitions known to be at their end for the grace period stop holding the watermark.
-        self.apply_disconnects();
-        self.check_fetched(reader);
-        self.confirm_ends();
-        for p in self.idle.due(Instant::now()).idle {
+        let ends = self.ends.tick(reader);
+        self.hold(&ends.hold);
+        for p in ends.idle {
             self.metrics.partition_idle.with_label_values(&["idle"]).inc();
             let mut step = Step::default();
             self.engine.mark_idle(p, &mut step);
