@@ -410,9 +410,9 @@ fn default_max_in_flight() -> usize {
 fn default_idle_flush_ms() -> u64 {
     30_000
 }
-/// A partition at its end keeps holding the watermark this long before it counts as idle: producers
-/// pause between batches, and a partition that caught up for a moment should not make the others'
-/// events late.
+/// A partition known to be at its end keeps holding the watermark this long before it counts as idle
+/// (`source::idle`): producers pause between batches, and a partition that caught up for a moment
+/// should not make the others' events late.
 fn default_idle_partition_ms() -> u64 {
     3_000
 }
