@@ -3,6 +3,11 @@
 //! sellers from the lookback, and the alerts topic ends up holding exactly the alert ids a single
 //! `replay` computes — including the cross-seller rules (category baselines, tracking numbers
 //! reused across sellers), which every instance builds from the whole topic.
+//!
+//! B may die in the middle of a rebalance (revoked, not yet re-joined). The group coordinator then
+//! waits for it up to the *rebalance* timeout, which librdkafka sends as `max.poll.interval.ms`
+//! (300 s by default), not the session timeout: that is Kafka's protocol, and what once made this
+//! test miss its 4-minute deadline. The config here lowers it, and the deadline outlasts it.
 
 mod common;
 
@@ -34,7 +39,7 @@ async fn two_instances_one_killed_survivor_delivers_a_single_instances_alerts() 
     let cfg = dir.path().join("sellerguard.toml");
     std::fs::write(
         &cfg,
-        "[service]\nidle_flush_ms = 2000\n[kafka]\nstanding_topic = \"\"\n[kafka.consumer]\n\"session.timeout.ms\" = \"6000\"\n",
+        "[service]\nidle_flush_ms = 2000\n[kafka]\nstanding_topic = \"\"\n[kafka.consumer]\n\"session.timeout.ms\" = \"6000\"\n\"max.poll.interval.ms\" = \"20000\"\n",
     )
     .unwrap();
     let group = unique_group("sellerguard-pair");
@@ -49,10 +54,10 @@ async fn two_instances_one_killed_survivor_delivers_a_single_instances_alerts() 
     let committed =
         || -> i64 { committed_offsets(&bootstrap, &group, "events-pair").iter().map(|(_, o)| (*o).max(0)).sum() };
     loop {
-        let (owned_a, owned_b) = (a.scrape("sellerguard_partitions_owned"), b.scrape("sellerguard_partitions_owned"));
+        let (owned_a, owned_b) = (a.scrape("sellerguard_partitions_owned").unwrap_or(0.0), b.scrape("sellerguard_partitions_owned").unwrap_or(0.0));
         let shared = (1.0..4.0).contains(&owned_a) && (1.0..4.0).contains(&owned_b);
-        let observed = |s: &Service| s.scrape("sellerguard_observed_events_total") > 0.0;
-        let b_alerts = b.scrape("sellerguard_alerts_total");
+        let observed = |s: &Service| s.scrape("sellerguard_observed_events_total").unwrap_or(0.0) > 0.0;
+        let b_alerts = b.scrape("sellerguard_alerts_total").unwrap_or(0.0);
         if shared && observed(&a) && observed(&b) && b_alerts > 0.0 && committed() as f64 > 0.3 * records.len() as f64 {
             eprintln!(
                 "kill B: owned A={owned_a} B={owned_b}, B delivered {b_alerts} alerts, {} committed",
@@ -63,27 +68,34 @@ async fn two_instances_one_killed_survivor_delivers_a_single_instances_alerts() 
         assert!(Instant::now() < deadline, "both instances never shared the work\n{}", log_tail(&log, 60));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let observed_by_b = b.scrape("sellerguard_observed_events_total");
+    let observed_by_b = b.scrape("sellerguard_observed_events_total").unwrap_or(0.0);
     b.kill();
 
     // Done when the survivor owns every partition and has committed every input offset: an offset
     // is committed only after the alerts it caused (or that hold it) are acknowledged. Counting alert
     // records instead stopped early when redeliveries made up the number.
     let deadline = Instant::now() + Duration::from_secs(240);
-    while committed() < records.len() as i64 || a.scrape("sellerguard_partitions_owned") < 4.0 {
-        assert!(Instant::now() < deadline, "the survivor never took over and finished\n{}", log_tail(&log, 60));
+    while a.scrape("sellerguard_partitions_owned").unwrap_or(0.0) < 4.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the survivor never owned every partition: A owns {:?}, {:?} rebalances (a member lost mid-rebalance holds the group for max.poll.interval.ms)\n{}",
+            a.scrape("sellerguard_partitions_owned"),
+            a.scrape("sellerguard_rebalances_total"),
+            log_tail(&log, 60)
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    wait_caught_up(&a, &bootstrap, &group, "events-pair", Duration::from_secs(240)).await;
     let got = tokio::task::spawn_blocking({
-        let (bs, n) = (bootstrap.clone(), expected.len());
-        move || consume_all(&bs, "alerts-pair", n, Duration::from_secs(3), Duration::from_secs(60))
+        let bs = bootstrap.clone();
+        move || consume_to_end(&bs, "alerts-pair", Duration::from_secs(120))
     })
     .await
     .unwrap();
     let (owned, rebuilds, observed) = (
-        a.scrape("sellerguard_partitions_owned"),
-        a.scrape("sellerguard_state_rebuilds_total"),
-        a.scrape("sellerguard_observed_events_total"),
+        a.scrape("sellerguard_partitions_owned").unwrap_or(0.0),
+        a.scrape("sellerguard_state_rebuilds_total").unwrap_or(0.0),
+        a.scrape("sellerguard_observed_events_total").unwrap_or(0.0),
     );
     assert!(a.stop().success(), "the survivor stops cleanly");
 
