@@ -32,23 +32,38 @@ fn version(addr: &str) -> String {
     found[0].clone()
 }
 
-fn reloads(addr: &str, result: &str) -> f64 {
+/// `sellerguard_config_reloads_total{result}`: `None` when the series is missing or the endpoint
+/// does not answer (every result's series is created at start, at 0).
+fn reloads(addr: &str, result: &str) -> Option<f64> {
     let text = metrics_text(addr);
     let prefix = format!("sellerguard_config_reloads_total{{result=\"{result}\"}} ");
-    text.lines().find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok()).unwrap_or(0.0)
+    text.lines().find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
 }
 
-/// Until every event produced so far is processed, released and acknowledged (stable twice).
-async fn settle(svc: &Service, events: usize, log: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut calm = 0;
-    while calm < 2 {
-        assert!(Instant::now() < deadline, "the service never caught up\n{}", log_tail(log, 40));
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        let done = svc.scrape("sellerguard_events_total") >= events as f64
-            && svc.scrape("sellerguard_buffered_events") == 0.0
-            && svc.scrape("sellerguard_inflight_batches") == 0.0;
-        calm = if done { calm + 1 } else { 0 };
+/// Waits until `sellerguard_config_reloads_total{result}` reaches `n` (at most 30 s), and returns
+/// it (it may have gone past `n`: the caller checks).
+async fn wait_reloads(addr: &str, result: &str, n: f64, log: &std::path::Path) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = reloads(addr, result).unwrap_or(0.0);
+        if got >= n {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "{result} reloads: {got}, want {n}\n{}", log_tail(log, 30));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The service's log lines containing `what` (`config reloaded`, `config reload rejected`),
+/// ANSI-free, once there are at least `n` (a reload counts before it logs; at most 10 s).
+async fn reload_lines(log: &std::path::Path, what: &str, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines: Vec<String> = log_text(log).lines().filter(|l| l.contains(what)).map(String::from).collect();
+        if lines.len() >= n || Instant::now() > deadline {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -82,7 +97,7 @@ async fn thresholds_shadow_and_snoozes_reload_on_a_running_service() {
     let cfg_path = dir.path().join("sellerguard.toml");
     let base = "[service]\nidle_flush_ms = 500\nconfig_poll_ms = 200\n\
                 [kafka]\nstanding_topic = \"\"\nshadow_topic = \"shadow-lc\"\n";
-    std::fs::write(&cfg_path, base).unwrap();
+    write_atomic(&cfg_path, base);
 
     // The reference: replay of all the traffic under the first config.
     let file = dir.path().join("events.jsonl");
@@ -116,68 +131,87 @@ async fn thresholds_shadow_and_snoozes_reload_on_a_running_service() {
     );
 
     let log = dir.path().join("service.log");
-    let svc = start_service(&cfg_path, &bootstrap, "lc", &unique_group("sellerguard-lc"), &log);
+    let group = unique_group("sellerguard-lc");
+    let svc = start_service(&cfg_path, &bootstrap, "lc", &group, &log);
     let records = |v: &[&(String, String, i64)]| -> Vec<(String, Vec<u8>)> {
         v.iter().map(|(k, l, _)| (k.clone(), l.as_bytes().to_vec())).collect()
     };
     produce(&bootstrap, "events-lc", &records(&first)).await;
-    settle(&svc, first.len(), &log).await;
+    wait_caught_up(&svc, &bootstrap, &group, "events-lc", Duration::from_secs(120)).await;
+    assert_eq!(svc.scrape("sellerguard_events_total"), Some(first.len() as f64), "every event of the first half");
     let v1 = version(&svc.metrics);
+    assert_eq!(reloads(&svc.metrics, "applied"), Some(0.0), "nothing reloaded yet");
 
-    // Edit the file: a family into shadow mode, one snooze. Picked up by polling, no signal.
+    // Edit the file: a family into shadow mode, one snooze. Picked up by polling, no signal. Each
+    // file is replaced whole (a poll never reads one half-written); the snooze file first, as the
+    // config that names it is not watched for it until it names it.
     let snoozes = dir.path().join("snoozes.jsonl");
-    std::fs::write(
+    write_atomic(
         &snoozes,
-        format!(
+        &format!(
             "{{\"seller_id\":\"{snooze_seller}\",\"rule\":\"{snooze_family}\",\"until\":\"2099-01-01T00:00:00Z\",\"reason\":\"case 7\"}}\n"
         ),
-    )
-    .unwrap();
+    );
     let reloaded = format!("{base}[alerts]\nshadow = [\"{shadow_family}\"]\nsnooze_file = \"{}\"\n", snoozes.display());
-    std::fs::write(&cfg_path, &reloaded).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reloads(&svc.metrics, "applied") < 1.0 {
-        assert!(Instant::now() < deadline, "the file change was not reloaded\n{}", log_tail(&log, 30));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    write_atomic(&cfg_path, &reloaded);
+    assert_eq!(wait_reloads(&svc.metrics, "applied", 1.0, &log).await, 1.0, "one change, one reload");
     let v2 = version(&svc.metrics);
     assert_ne!(v1, v2);
-    assert_eq!(svc.scrape("sellerguard_config_restart_pending"), 0.0, "CLI overrides are not changes");
+    let applied = reload_lines(&log, "config reloaded", 1).await;
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    assert!(
+        applied[0].contains(r#"trigger="file change""#) && applied[0].contains(r#"result="applied""#),
+        "the file change, seen by polling, applied it: {applied:?}"
+    );
+    assert_eq!(svc.scrape("sellerguard_config_restart_pending"), Some(0.0), "CLI overrides are not changes");
+    assert_eq!(reloads(&svc.metrics, "rejected"), Some(0.0));
 
     produce(&bootstrap, "events-lc", &records(&second)).await;
-    settle(&svc, lines.len(), &log).await;
+    wait_caught_up(&svc, &bootstrap, &group, "events-lc", Duration::from_secs(120)).await;
+    assert_eq!(svc.scrape("sellerguard_events_total"), Some(lines.len() as f64), "every event");
 
-    // A broken file with SIGHUP: refused, the running config stays, and it is not retried each poll.
-    std::fs::write(&cfg_path, format!("{reloaded}\n[price_dumping]\nmin_drop = 7.0\n")).unwrap();
+    // A broken file: refused when the poll sees it, refused again on SIGHUP, the running config
+    // stays, and it is not retried each poll. The signal is sent only once the poll's rejection is
+    // counted, so each rejection has one known trigger.
+    write_atomic(&cfg_path, &format!("{reloaded}\n[price_dumping]\nmin_drop = 7.0\n"));
+    assert_eq!(wait_reloads(&svc.metrics, "rejected", 1.0, &log).await, 1.0, "refused once when seen");
+    let rejected = reload_lines(&log, "config reload rejected", 1).await;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0].contains(r#"trigger="file change""#), "{rejected:?}");
     Command::new("kill").args(["-HUP", &svc.child.id().to_string()]).status().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reloads(&svc.metrics, "rejected") < 1.0 {
-        assert!(Instant::now() < deadline, "SIGHUP did not reload\n{}", log_tail(&log, 30));
+    assert_eq!(wait_reloads(&svc.metrics, "rejected", 2.0, &log).await, 2.0, "SIGHUP reloads the file once");
+    let rejected = reload_lines(&log, "config reload rejected", 2).await;
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert!(rejected[1].contains(r#"trigger="SIGHUP""#), "the second refusal is the signal's: {rejected:?}");
+    assert!(rejected.iter().all(|l| l.contains("price_dumping.min_drop")), "names the key: {rejected:?}");
+    // An absence: over ten poll periods (config_poll_ms = 200) the unchanged broken file is not
+    // read again.
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(2) {
+        assert_eq!(reloads(&svc.metrics, "rejected"), Some(2.0), "a refused file is not retried each poll");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(reloads(&svc.metrics, "rejected"), 1.0);
     assert_eq!(version(&svc.metrics), v2, "the refused file changed nothing");
-    let log_text = std::fs::read_to_string(&log).unwrap();
-    assert!(log_text.contains("config reload rejected") && log_text.contains("price_dumping.min_drop"));
+    assert_eq!(reloads(&svc.metrics, "applied"), Some(1.0));
+    let log_text = log_text(&log);
     assert!(log_text.contains("alert snoozed") && log_text.contains("case 7"), "each snoozed alert is logged");
-    assert_eq!(svc.scrape("sellerguard_events_late_total"), 0.0, "in order within the lateness, as replay saw it");
-    let shadow_counted = svc.scrape("sellerguard_shadow_alerts_total");
-    let snoozed_counted = svc.scrape("sellerguard_alerts_snoozed_total");
+    assert_eq!(
+        svc.scrape("sellerguard_events_late_total"),
+        Some(0.0),
+        "in order within the lateness, as replay saw it"
+    );
+    let shadow_counted = svc.scrape("sellerguard_shadow_alerts_total").expect("shadow alerts counted");
+    let snoozed_counted = svc.scrape("sellerguard_alerts_snoozed_total").expect("snoozed alerts counted");
     assert!(svc.stop().success());
 
-    let read = |topic: &'static str, n: usize| {
+    let read = |topic: &'static str| {
         let b = bootstrap.clone();
-        tokio::task::spawn_blocking(move || consume_all(&b, topic, n, Duration::from_secs(3), Duration::from_secs(60)))
+        tokio::task::spawn_blocking(move || consume_to_end(&b, topic, Duration::from_secs(60)))
     };
-    let live: Vec<Alert> = read("alerts-lc", expected_live.len())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.payload).unwrap())
-        .collect();
+    let live: Vec<Alert> =
+        read("alerts-lc").await.unwrap().iter().map(|r| serde_json::from_slice(&r.payload).unwrap()).collect();
     let shadow: Vec<Alert> =
-        read("shadow-lc", 1).await.unwrap().iter().map(|r| serde_json::from_slice(&r.payload).unwrap()).collect();
+        read("shadow-lc").await.unwrap().iter().map(|r| serde_json::from_slice(&r.payload).unwrap()).collect();
 
     // The feed: exactly the reference minus what shadow and snooze hold back, each alert with the
     // version it was raised under.
@@ -237,7 +271,7 @@ async fn sighup_without_a_config_file_does_not_stop_the_service() {
     }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("service.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let child = Command::new(sellerguard_bin())
         .args(["run", "--brokers", &bootstrap, "--input-topic", "events-hup", "--alerts-topic", "alerts-hup"])
         .args(["--dlq-topic", "dlq-hup", "--group-id", &unique_group("sellerguard-hup")])
@@ -248,18 +282,23 @@ async fn sighup_without_a_config_file_does_not_stop_the_service() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut svc = Service { child, metrics: format!("127.0.0.1:{port}") };
+    let mut svc = Service { child, metrics: format!("127.0.0.1:{port}"), log: Some(log.clone()) };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&log).unwrap().contains("consuming") {
+    while !log_text(&log).contains("consuming") {
+        assert!(svc.child.try_wait().unwrap().is_none(), "service exited at start\n{}", log_tail(&log, 20));
         assert!(Instant::now() < deadline, "service did not start\n{}", log_tail(&log, 20));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Command::new("kill").args(["-HUP", &svc.child.id().to_string()]).status().unwrap();
-    while !std::fs::read_to_string(&log).unwrap().contains("nothing to reload") {
+    while !log_text(&log).contains("nothing to reload") {
+        assert!(svc.child.try_wait().unwrap().is_none(), "SIGHUP stopped the service\n{}", log_tail(&log, 20));
         assert!(Instant::now() < deadline, "SIGHUP was not logged\n{}", log_tail(&log, 20));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The signal was handled (logged): the default action, termination, did not happen. The service
+    // still serves and its consumer loop still turns.
+    let (status, body) = http_get(&svc.metrics, "/healthz").expect("still serving after SIGHUP");
+    assert_eq!(status, 200, "{body}");
     assert!(svc.child.try_wait().unwrap().is_none(), "still running after SIGHUP");
     assert!(svc.stop().success());
 }

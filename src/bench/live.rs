@@ -1,8 +1,7 @@
 //! Live runs: traffic published at a fixed rate, stamped at publication, and each alert timed
 //! against the event that completed it; the search for the live maximum uses the same runs.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -13,6 +12,8 @@ use crate::config::Config;
 /// How long a probe of the live maximum runs.
 pub(super) const PROBE: Duration = Duration::from_secs(5);
 pub(super) const PROBE_NAME: &str = "probe";
+/// How long a timed reader may take, after the run, to see what was published or delivered.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// How far behind the end of production a run may finish and still count as keeping up.
 const SLACK: Duration = Duration::from_millis(250);
 
@@ -52,12 +53,9 @@ impl Live {
     /// Publishes at `rate` and times a plain consumer of the same topic: no service in between.
     pub(super) async fn hop(&mut self, cfg: &Config, rate: f64, duration: Duration) -> anyhow::Result<Row> {
         self.ensure(rate, duration).await?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let reader = load::read_timed(&cfg.kafka.brokers, &cfg.kafka.input_topic, load::parse_event, stop.clone())?;
+        let reader = load::read_timed(&cfg.kafka.brokers, &cfg.kafka.input_topic, load::parse_event)?;
         let sent = self.publish(cfg, rate, duration).await?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        stop.store(true, Ordering::Relaxed);
-        let seen = reader.join().map_err(|_| anyhow::anyhow!("timed reader panicked"))?;
+        let seen = tokio::task::spawn_blocking(move || reader.finish(sent.sent, READ_TIMEOUT)).await??;
         anyhow::ensure!(seen.len() >= sent.sent, "the plain consumer saw {} of {} events", seen.len(), sent.sent);
         let latency = latency(&seen, &sent.published)?;
         eprintln!("bench: one hop at {:.0}/s: {latency:?}", sent.achieved);
@@ -78,8 +76,7 @@ impl Live {
         name: &str,
     ) -> anyhow::Result<LiveResult> {
         self.ensure(rate, duration).await?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let reader = load::read_timed(&cfg.kafka.brokers, &cfg.kafka.alerts_topic, load::parse_alert, stop.clone())?;
+        let reader = load::read_timed(&cfg.kafka.brokers, &cfg.kafka.alerts_topic, load::parse_alert)?;
         let svc = Running::start(cfg, self.opts.partitions).await?;
         let load::LiveSent { sent, achieved, flush_lag, published } = self.publish(cfg, rate, duration).await?;
         // Kept up: the broker took everything within SLACK of the last send, and the service read it
@@ -94,13 +91,11 @@ impl Live {
         let timed = name != PROBE_NAME;
         // A probe that fell behind stops at once; a measured run is read to its end either way.
         let row = if (kept_up || timed) && svc.caught_up(sent, Duration::from_secs(60)).await? {
-            // The last alerts are acknowledged; give the reader a moment to see them.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // The last alerts are acknowledged: the reader stops once it has seen them all.
             let alerts = svc.alerts();
             let service = [0.5, 0.99].map(|q| histogram_quantile(&svc.metrics.event_to_alert, q) * 1000.0);
             svc.stop().await?;
-            stop.store(true, Ordering::Relaxed);
-            let seen = reader.join().map_err(|_| anyhow::anyhow!("alert reader panicked"))?;
+            let seen = tokio::task::spawn_blocking(move || reader.finish(alerts, READ_TIMEOUT)).await??;
             anyhow::ensure!(seen.len() >= alerts, "the reader saw {} of {alerts} alerts", seen.len());
             let mut latency = latency(&seen, &published)?;
             latency.service = service;
@@ -115,8 +110,7 @@ impl Live {
             }
         } else {
             svc.stop().await?;
-            stop.store(true, Ordering::Relaxed);
-            let _ = reader.join();
+            let _ = tokio::task::spawn_blocking(move || reader.finish(0, READ_TIMEOUT)).await;
             // A measured run that did not catch up in a minute: say so rather than show no figures.
             let name = if timed { format!("sellerguard, live at {name} (did not catch up)") } else { name.into() };
             Row { name, events: sent, rate: achieved, alerts: None, latency: None }

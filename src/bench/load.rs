@@ -3,7 +3,7 @@
 //! each alert against the publication of the event that caused it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -206,14 +206,32 @@ pub struct Seen {
     pub event_ms: Option<i64>,
 }
 
+/// A reader on its own thread (see [`read_timed`]), running until told how many messages to expect.
+pub struct TimedReader {
+    handle: std::thread::JoinHandle<Vec<Seen>>,
+    /// How many messages to read before stopping; `usize::MAX` until [`TimedReader::finish`].
+    want: Arc<AtomicUsize>,
+}
+
+impl TimedReader {
+    /// Stops the reader once it has seen `n` messages (at once if it has), or `timeout` after this
+    /// call if fewer arrive, and returns what it saw: a reader that is slow to catch up is waited
+    /// for, not cut off after a fixed pause.
+    pub fn finish(self, n: usize, timeout: Duration) -> anyhow::Result<Vec<Seen>> {
+        let deadline = Instant::now() + timeout;
+        self.want.store(n, Ordering::SeqCst);
+        while !self.handle.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Past the deadline: stop now with what was seen (the caller compares counts).
+        self.want.store(0, Ordering::SeqCst);
+        self.handle.join().map_err(|_| anyhow::anyhow!("timed reader panicked"))
+    }
+}
+
 /// Reads `topic` from the beginning on its own thread, noting when each message arrived, until
-/// `stop` is set.
-pub fn read_timed(
-    bootstrap: &str,
-    topic: &str,
-    parse: Parse,
-    stop: Arc<AtomicBool>,
-) -> anyhow::Result<std::thread::JoinHandle<Vec<Seen>>> {
+/// [`TimedReader::finish`] says how many to expect and that many arrived.
+pub fn read_timed(bootstrap: &str, topic: &str, parse: Parse) -> anyhow::Result<TimedReader> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("sellerguard-bench-timed-{}", std::process::id()))
@@ -223,9 +241,11 @@ pub fn read_timed(
         .create()
         .context("creating a timed reader")?;
     assign_all(&consumer, topic)?;
-    Ok(std::thread::spawn(move || {
+    let want = Arc::new(AtomicUsize::new(usize::MAX));
+    let wanted = want.clone();
+    let handle = std::thread::spawn(move || {
         let mut seen = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
+        while seen.len() < wanted.load(Ordering::SeqCst) {
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(20)) {
                 let at = Instant::now();
                 if let Some((seller, event_ms)) = parse(m.payload().unwrap_or_default()) {
@@ -234,5 +254,6 @@ pub fn read_timed(
             }
         }
         seen
-    }))
+    });
+    Ok(TimedReader { handle, want })
 }

@@ -16,6 +16,44 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Ports to pick from when the kernel's ephemeral range cannot be read.
+const FALLBACK_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// The ports to pick a listening port from: below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), so that no outgoing connection is ever handed one of
+/// them as its local port.
+fn listening_ports() -> std::ops::Range<u16> {
+    let first_ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok());
+    match first_ephemeral {
+        Some(lo) if lo > FALLBACK_PORTS.start + 1_000 => FALLBACK_PORTS.start..lo,
+        Some(lo) if lo > 2_048 => 1_024..lo,
+        _ => FALLBACK_PORTS,
+    }
+}
+
+/// A free loopback port that the kernel will not hand out as an ephemeral port: picked at random
+/// below the ephemeral range, checked by binding `127.0.0.1`, and never the same twice in one
+/// process. A port from `bind(":0")` comes from the ephemeral range, so once its listener is
+/// dropped any outgoing connection may take it: a broker restarted on its old port, or a service
+/// started on a port picked a moment earlier, would then find it in use.
+pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Option<std::collections::HashSet<u16>>> = std::sync::Mutex::new(None);
+    let range = listening_ports();
+    for _ in 0..10_000 {
+        let port = rand::random_range(range.clone());
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        let given = given.get_or_insert_with(Default::default);
+        if given.contains(&port) || TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        given.insert(port);
+        return port;
+    }
+    panic!("no free loopback port in {range:?}");
+}
+
 /// A running broker with a fresh database; killed (temp dir removed) on drop.
 pub struct Tansu {
     pub port: u16,
@@ -70,11 +108,11 @@ impl Tansu {
     /// Starts a broker on a free loopback port and waits until it answers metadata.
     pub fn start() -> Result<Tansu, TansuError> {
         let bin = find()?;
-        // Picking a free port is racy (someone may take it before tansu binds): retry on a new one.
+        // Another process may bind the port between the pick and tansu's bind: retry on a new one.
         let mut last_err = String::new();
         for _attempt in 0..3 {
             let dir = tempfile::Builder::new().prefix("tansu-").tempdir()?;
-            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let port = free_port();
             let child = spawn(&bin, dir.path(), port)?;
             let mut t = Tansu { port, bin: bin.clone(), child, dir };
             match t.wait_ready() {

@@ -22,7 +22,7 @@
 
 use std::io::Read;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -65,6 +65,21 @@ impl std::ops::DerefMut for Tansu {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.0
     }
+}
+
+/// A free loopback port below the kernel's ephemeral range (never handed out as the local port of
+/// an outgoing connection), checked by binding and never the same twice in this process: the
+/// library's [`sellerguard::bench::tansu::free_port`], which the broker launcher uses too.
+pub use sellerguard::bench::tansu::free_port;
+
+/// Writes `text` to `path` through a temp file in the same directory and a rename, so that a
+/// reader polling `path` (the service's config watch) sees the old content or the new, never a
+/// half-written or empty file.
+pub fn write_atomic(path: &Path, text: &str) {
+    let name = path.file_name().expect("a file path").to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text).unwrap_or_else(|e| panic!("writing {}: {e}", tmp.display()));
+    std::fs::rename(&tmp, path).unwrap_or_else(|e| panic!("renaming {} to {}: {e}", tmp.display(), path.display()));
 }
 
 /// Path of the `sellerguard` binary cargo built for this integration test.
@@ -126,6 +141,14 @@ pub struct Outgoing<'a> {
     pub timestamp: Option<i64>,
 }
 
+/// A record for [`produce_raw`]: any key bytes or none, and a payload or none (a tombstone).
+pub struct OutgoingRaw<'a> {
+    pub key: Option<&'a [u8]>,
+    pub payload: Option<&'a [u8]>,
+    pub headers: &'a [(String, Vec<u8>)],
+    pub timestamp: Option<i64>,
+}
+
 /// Produces keyed records (acks=all, Java-compatible murmur2 key partitioning),
 /// awaiting every delivery. Returns each record's (partition, offset), in order.
 pub async fn produce(bootstrap: &str, topic: &str, records: &[(String, Vec<u8>)]) -> Vec<(i32, i64)> {
@@ -136,6 +159,20 @@ pub async fn produce(bootstrap: &str, topic: &str, records: &[(String, Vec<u8>)]
 
 /// Like [`produce`], with headers and timestamps.
 pub async fn produce_records(bootstrap: &str, topic: &str, records: &[Outgoing<'_>]) -> Vec<(i32, i64)> {
+    let raw: Vec<OutgoingRaw> = (records.iter())
+        .map(|r| OutgoingRaw {
+            key: Some(r.key.as_bytes()),
+            payload: Some(r.payload),
+            headers: r.headers,
+            timestamp: r.timestamp,
+        })
+        .collect();
+    produce_raw(bootstrap, topic, &raw).await
+}
+
+/// Like [`produce_records`], with raw key bytes and optional payloads: what a producer that sends
+/// tombstones or non-UTF-8 keys puts on the topic.
+pub async fn produce_raw(bootstrap: &str, topic: &str, records: &[OutgoingRaw<'_>]) -> Vec<(i32, i64)> {
     let producer: FutureProducer = base_config(bootstrap)
         .set("acks", "all")
         .set("partitioner", "murmur2_random")
@@ -147,7 +184,13 @@ pub async fn produce_records(bootstrap: &str, topic: &str, records: &[Outgoing<'
         for (key, v) in r.headers {
             headers = headers.insert(Header { key, value: Some(v) });
         }
-        let mut rec = FutureRecord::to(topic).key(r.key).payload(r.payload).headers(headers);
+        let mut rec = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
+        if let Some(k) = r.key {
+            rec = rec.key(k);
+        }
+        if let Some(p) = r.payload {
+            rec = rec.payload(p);
+        }
         if let Some(ts) = r.timestamp {
             rec = rec.timestamp(ts);
         }
@@ -164,8 +207,12 @@ pub async fn produce_records(bootstrap: &str, topic: &str, records: &[Outgoing<'
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
+    /// The key as text (lossy where it is not UTF-8); `key_bytes` has it exactly.
     pub key: Option<String>,
+    pub key_bytes: Option<Vec<u8>>,
+    /// The payload; empty for a null payload (a tombstone): see `null_payload`.
     pub payload: Vec<u8>,
+    pub null_payload: bool,
     pub headers: Vec<(String, Vec<u8>)>,
     pub partition: i32,
     pub offset: i64,
@@ -177,7 +224,9 @@ pub fn to_received<M: Message>(m: &M) -> Received {
     let header = |h: rdkafka::message::Header<&[u8]>| (h.key.to_string(), h.value.unwrap_or_default().to_vec());
     Received {
         key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        key_bytes: m.key().map(<[u8]>::to_vec),
         payload: m.payload().unwrap_or_default().to_vec(),
+        null_payload: m.payload().is_none(),
         headers: m.headers().map(|h| h.iter().map(header).collect()).unwrap_or_default(),
         partition: m.partition(),
         offset: m.offset(),
@@ -279,54 +328,118 @@ pub fn metrics_text(addr: &str) -> String {
     http_get(addr, "/metrics").map(|(_, body)| body).unwrap_or_default()
 }
 
-/// Sum of a metric's samples (all label sets) from a `/metrics` scrape; 0 when unreachable.
-pub fn scrape(addr: &str, metric: &str) -> f64 {
-    metrics_text(addr)
-        .lines()
+/// Sum of a metric's samples (all label sets) from a `/metrics` scrape: `None` when the endpoint
+/// does not answer or the metric has no sample, so that a check for 0 fails on a missing metric.
+pub fn scrape(addr: &str, metric: &str) -> Option<f64> {
+    let (status, body) = http_get(addr, "/metrics")?;
+    if status != 200 {
+        return None;
+    }
+    let samples: Vec<f64> = (body.lines())
         .filter(|l| l.starts_with(metric) && matches!(l.as_bytes().get(metric.len()), Some(b'{' | b' ')))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .collect();
+    (!samples.is_empty()).then(|| samples.iter().sum())
 }
 
-/// A `sellerguard run` child process and its metrics address.
+/// A `sellerguard run` child process, its metrics address and the file its stderr goes to.
 pub struct Service {
     pub child: Child,
     pub metrics: String,
+    /// The log (the child's stderr), for failure messages.
+    pub log: Option<PathBuf>,
 }
 
+/// How long [`start_service`] waits for the metrics endpoint.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+/// How long [`Service::stop`] waits for a graceful exit after SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(90);
+
 /// Starts `sellerguard run` on topics `events-{suffix}`, `alerts-{suffix}`, `dlq-{suffix}`, logging
-/// (appending) to `log`.
-pub fn start_service(
-    cfg: &std::path::Path,
-    bootstrap: &str,
-    suffix: &str,
-    group: &str,
-    log: &std::path::Path,
-) -> Service {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let metrics = format!("127.0.0.1:{port}");
-    let child = Command::new(sellerguard_bin())
-        .args(["run", "--config", cfg.to_str().unwrap(), "--brokers", bootstrap])
-        .args(["--input-topic", &format!("events-{suffix}")])
-        .args(["--alerts-topic", &format!("alerts-{suffix}"), "--dlq-topic", &format!("dlq-{suffix}")])
-        .args(["--group-id", group, "--metrics-addr", &metrics])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap())
-        .spawn()
-        .unwrap();
-    Service { child, metrics }
+/// (appending) to `log`, and waits until its `/healthz` answers 200. A child that exits because its
+/// metrics port was taken in the meantime is started again on another port; any other early exit
+/// fails the test with the log.
+pub fn start_service(cfg: &Path, bootstrap: &str, suffix: &str, group: &str, log: &Path) -> Service {
+    let deadline = Instant::now() + START_DEADLINE;
+    loop {
+        let metrics = format!("127.0.0.1:{}", free_port());
+        // Where this attempt's lines start in the (appended) log.
+        let from = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0) as usize;
+        let mut child = Command::new(sellerguard_bin())
+            .args(["run", "--config", cfg.to_str().unwrap(), "--brokers", bootstrap])
+            .args(["--input-topic", &format!("events-{suffix}")])
+            .args(["--alerts-topic", &format!("alerts-{suffix}"), "--dlq-topic", &format!("dlq-{suffix}")])
+            .args(["--group-id", group, "--metrics-addr", &metrics])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap())
+            .spawn()
+            .unwrap();
+        loop {
+            if http_get(&metrics, "/healthz").is_some_and(|(status, _)| status == 200) {
+                return Service { child, metrics, log: Some(log.to_path_buf()) };
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                let text = std::fs::read(log).unwrap_or_default();
+                let mine = String::from_utf8_lossy(text.get(from..).unwrap_or_default());
+                if mine.contains("binding the metrics endpoint") && mine.contains("in use") {
+                    eprintln!("start_service: metrics port {metrics} was taken; starting again on another");
+                    break;
+                }
+                panic!("sellerguard run exited at start with {status}:\n{mine}");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "sellerguard run: /healthz on {metrics} did not answer 200 within {START_DEADLINE:?}\n{}",
+                    log_tail(log, 40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(Instant::now() < deadline, "no free metrics port within {START_DEADLINE:?}");
+    }
 }
 
 impl Service {
-    pub fn scrape(&self, metric: &str) -> f64 {
+    /// [`scrape`] of this service's metrics.
+    pub fn scrape(&self, metric: &str) -> Option<f64> {
         scrape(&self.metrics, metric)
     }
 
-    /// SIGTERM and wait: the graceful path.
+    /// The last lines of this service's log (empty without one), for failure messages.
+    pub fn log_tail(&self, n: usize) -> String {
+        self.log.as_deref().map(|l| log_tail(l, n)).unwrap_or_default()
+    }
+
+    /// Whether the process has exited (without reaping it: `&self`). A zombie counts as exited.
+    pub fn exited(&self) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // pid (comm) STATE ...: the state follows the last ')'.
+        stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_none_or(|st| st == "Z" || st == "X")
+    }
+
+    /// SIGTERM and wait: the graceful path. Past [`STOP_DEADLINE`] the child is SIGKILLed and the
+    /// test fails, naming the timeout, with the log tail.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        self.child.wait().unwrap()
+        let deadline = Instant::now() + STOP_DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "sellerguard run did not stop within {STOP_DEADLINE:?} of SIGTERM (SIGKILLed)\n{}",
+                    self.log_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// SIGKILL: no shutdown path runs.
@@ -336,9 +449,141 @@ impl Service {
     }
 }
 
+/// High watermarks (the next offset to be written) of every partition of `topic`, sorted by
+/// partition.
+pub fn end_offsets(bootstrap: &str, topic: &str) -> Vec<(i32, i64)> {
+    watermarks(bootstrap, topic).into_iter().map(|(p, _, high)| (p, high)).collect()
+}
+
+/// (partition, low, high) for every partition of `topic`, sorted by partition.
+fn watermarks(bootstrap: &str, topic: &str) -> Vec<(i32, i64, i64)> {
+    let consumer: BaseConsumer = base_config(bootstrap).create().unwrap();
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let t = md.topics().iter().find(|t| t.name() == topic).unwrap_or_else(|| panic!("no metadata for {topic}"));
+    assert!(t.error().is_none() && !t.partitions().is_empty(), "topic {topic}: {:?}", t.error());
+    let mut out: Vec<(i32, i64, i64)> = (t.partitions().iter())
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("watermarks of {topic}/{}: {e}", p.id()));
+            (p.id(), low, high)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Waits until `group` has committed every message of `topic` (its committed offset equals the end
+/// offset on every partition) and `svc` holds nothing: `sellerguard_buffered_events` and
+/// `sellerguard_inflight_batches` are both 0. An offset is committed only after the alerts it
+/// caused are acknowledged, so the output topics are then complete. Fails at `deadline` with the
+/// offsets and the log tail, or at once if the service exits.
+pub async fn wait_caught_up(svc: &Service, bootstrap: &str, group: &str, topic: &str, deadline: Duration) {
+    let until = Instant::now() + deadline;
+    loop {
+        let (b, g, t) = (bootstrap.to_string(), group.to_string(), topic.to_string());
+        let (committed, ends) =
+            tokio::task::spawn_blocking(move || (committed_offsets(&b, &g, &t), end_offsets(&b, &t))).await.unwrap();
+        // Nothing committed on an empty partition is nothing to wait for.
+        let all_committed = committed.len() == ends.len()
+            && committed.iter().zip(&ends).all(|((cp, c), (ep, e))| cp == ep && (c == e || (*e == 0 && *c < 0)));
+        let (buffered, inflight) =
+            (svc.scrape("sellerguard_buffered_events"), svc.scrape("sellerguard_inflight_batches"));
+        if all_committed && buffered == Some(0.0) && inflight == Some(0.0) {
+            return;
+        }
+        assert!(
+            !svc.exited(),
+            "the service exited while catching up on {topic} (committed {committed:?}, ends {ends:?})\n{}",
+            svc.log_tail(40)
+        );
+        assert!(
+            Instant::now() < until,
+            "the service did not catch up on {topic} within {deadline:?}: group {group} committed {committed:?}, \
+             end offsets {ends:?}, buffered {buffered:?}, in flight {inflight:?}\n{}",
+            svc.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Reads `topic` from the beginning (a fresh group, every partition assigned) until every
+/// partition is read up to its high watermark as it was when the call began (or the consumer
+/// reports the partition's end, which also covers transaction markers past the last record).
+/// Blocking; records in arrival order. Fails after `max_wait` with what it read.
+pub fn consume_to_end(bootstrap: &str, topic: &str, max_wait: Duration) -> Vec<Received> {
+    let marks = watermarks(bootstrap, topic);
+    let consumer: BaseConsumer = base_config(bootstrap)
+        .set("group.id", unique_group("harness-to-end"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for (p, _, _) in &marks {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).expect("assign");
+    // Per partition: the end to reach, and the next offset to read once something was read.
+    let mut todo: std::collections::BTreeMap<i32, (i64, i64)> =
+        marks.iter().filter(|(_, low, high)| high > low).map(|(p, low, high)| (*p, (*high, *low))).collect();
+    let (start, mut out) = (Instant::now(), Vec::new());
+    while !todo.is_empty() {
+        assert!(
+            start.elapsed() < max_wait,
+            "consume_to_end({topic}): after {max_wait:?}, partitions (end, next) not reached: {todo:?}; watermarks at the start {marks:?}; read {} records: {out:?}",
+            out.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let r = to_received(&m);
+                if let Some((end, next)) = todo.get_mut(&r.partition) {
+                    *next = r.offset + 1;
+                    if *next >= *end {
+                        todo.remove(&r.partition);
+                    }
+                }
+                out.push(r);
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                todo.remove(&p);
+            }
+            Some(Err(e)) => eprintln!("consume_to_end({topic}): {e}"),
+            None => {}
+        }
+    }
+    out
+}
+
+/// A log file's text without ANSI escapes (the service colours its log unless `NO_COLOR` is set),
+/// so that `field="value"` can be matched as written.
+pub fn log_text(log: &Path) -> String {
+    strip_ansi(&std::fs::read_to_string(log).unwrap_or_default())
+}
+
+/// `text` without ANSI CSI sequences (`ESC [ … final byte`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte in '@'..='~'.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The last `n` lines of a service log, without the per-message reject lines: for failure messages.
-pub fn log_tail(log: &std::path::Path, n: usize) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+pub fn log_tail(log: &Path, n: usize) -> String {
+    let text = log_text(log);
     let lines: Vec<&str> = text.lines().filter(|l| !l.contains("rejected input")).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
