@@ -54,7 +54,10 @@ async fn two_instances_one_killed_survivor_delivers_a_single_instances_alerts() 
     let committed =
         || -> i64 { committed_offsets(&bootstrap, &group, "events-pair").iter().map(|(_, o)| (*o).max(0)).sum() };
     loop {
-        let (owned_a, owned_b) = (a.scrape("sellerguard_partitions_owned").unwrap_or(0.0), b.scrape("sellerguard_partitions_owned").unwrap_or(0.0));
+        let (owned_a, owned_b) = (
+            a.scrape("sellerguard_partitions_owned").unwrap_or(0.0),
+            b.scrape("sellerguard_partitions_owned").unwrap_or(0.0),
+        );
         let shared = (1.0..4.0).contains(&owned_a) && (1.0..4.0).contains(&owned_b);
         let observed = |s: &Service| s.scrape("sellerguard_observed_events_total").unwrap_or(0.0) > 0.0;
         let b_alerts = b.scrape("sellerguard_alerts_total").unwrap_or(0.0);

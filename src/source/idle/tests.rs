@@ -43,12 +43,15 @@ fn a_fetch_reporting_more_data_ends_idleness_and_restarts_the_wait() {
     t.reached_end(0, Some(10), at(t0, 0));
     t.reached_end(1, Some(4), at(t0, 0));
     assert_eq!(t.due(at(t0, 3_000)).idle, [0, 1]);
+    assert!(t.any_idle());
     // The same high watermark (or a stale lower one) changes nothing.
     assert_eq!(t.fetch_reported(0, 10), Transitions::default());
     assert_eq!(t.fetch_reported(0, 7), Transitions::default());
     // More than was read: hold again, and no longer at the end.
     assert_eq!(t.fetch_reported(1, 5).hold, [1]);
-    assert!(!t.is_idle(1) && t.is_idle(0));
+    assert!(!t.is_idle(1) && t.is_idle(0) && t.any_idle());
+    t.delivered(0, 10);
+    assert!(!t.any_idle(), "the count follows every way out of idleness");
     assert_eq!(t.due(at(t0, 60_000)).idle, Vec::<i32>::new(), "not at its end until the reader says so");
     // During the grace period, too: a partition that has more is not waited out.
     t.reached_end(1, Some(5), at(t0, 61_000));
