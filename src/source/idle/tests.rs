@@ -189,3 +189,119 @@ fn a_partition_idle_before_it_ever_delivered_holds_everything_again() {
     assert_eq!(s.watermark(), 1_000, "an empty partition that may have data holds like an unseen one");
     assert!(matches!(s.push(1, ev("c", 1_500), ()), Admission::Buffered));
 }
+
+#[derive(Debug, Clone)]
+enum Op {
+    Deliver(i32),
+    End(i32, i64),
+    Fetch(i32, i64),
+    Drop,
+    Ask,
+    Answer(Vec<Option<i64>>),
+    Wait(u64),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (0..3i32).prop_map(Op::Deliver),
+        3 => (0..3i32, 0..4i64).prop_map(|(p, d)| Op::End(p, d)),
+        2 => (0..3i32, 0..4i64).prop_map(|(p, d)| Op::Fetch(p, d)),
+        1 => Just(Op::Drop),
+        2 => Just(Op::Ask),
+        2 => proptest::collection::vec(proptest::option::of(0..4i64), 3).prop_map(Op::Answer),
+        4 => (0..2_500u64).prop_map(Op::Wait),
+    ]
+}
+
+proptest::proptest! {
+    /// Random interleavings against the rules as the README states them, kept here in the plainest
+    /// form: a partition is idle only if nothing read or fetched since its end (or the broker's
+    /// confirmation after a drop) says otherwise, no drop came after that evidence, and the grace
+    /// period has passed since it. Offsets in ops are relative to what was read (`End(p, d)` is an
+    /// end `d` past the last message; 0 means exactly there).
+    #[test]
+    fn idle_only_on_fresh_evidence_of_nothing_unread(ops in proptest::collection::vec(op(), 1..120)) {
+        let t0 = Instant::now();
+        let mut now = 0u64;
+        let mut t = IdleTracker::new(GRACE);
+        t.reset([(0, 0), (1, 0), (2, 0)]);
+        // The model: next offset to read, and the time of the evidence that it is the end.
+        let mut read = [0i64; 3];
+        let mut evidence: [Option<u64>; 3] = [None; 3];
+        // A question to the broker, with how many drops had happened when it was asked.
+        let mut asked: Option<(Confirmation, u32)> = None;
+        let mut drops = 0u32;
+        for op in ops {
+            match op {
+                Op::Deliver(p) => {
+                    let i = p as usize;
+                    t.delivered(p, read[i]);
+                    read[i] += 1;
+                    evidence[i] = None;
+                }
+                Op::End(p, d) => {
+                    let i = p as usize;
+                    read[i] += d; // transaction markers: the end is past the last message
+                    t.reached_end(p, Some(read[i]), at(t0, now));
+                    if !t.is_idle(p) {
+                        evidence[i] = Some(now);
+                    }
+                }
+                Op::Fetch(p, d) => {
+                    let i = p as usize;
+                    t.fetch_reported(p, read[i] + d);
+                    if d > 0 {
+                        evidence[i] = None;
+                    }
+                }
+                Op::Drop => {
+                    t.disconnected(at(t0, now));
+                    drops += 1;
+                    // Evidence from before the drop is void until the broker confirms again.
+                    for e in &mut evidence {
+                        *e = e.map(|_| u64::MAX);
+                    }
+                }
+                Op::Ask => {
+                    if let Some(c) = t.to_confirm(at(t0, now)) {
+                        asked = Some((c, drops));
+                    }
+                }
+                Op::Answer(ends) => {
+                    if let Some((c, drops_then)) = asked.take() {
+                        let answers: Vec<(i32, Option<i64>)> =
+                            c.partitions.iter().map(|p| (*p, ends[*p as usize].map(|d| read[*p as usize] + d))).collect();
+                        let asked_at = c.asked_at.duration_since(t0).as_millis() as u64;
+                        t.confirmed(&c, &answers);
+                        for (p, end) in answers {
+                            let i = p as usize;
+                            // Only an answer to a question asked after the last drop counts.
+                            if evidence[i] == Some(u64::MAX) && drops_then == drops {
+                                evidence[i] = match end {
+                                    Some(e) if e <= read[i] => Some(asked_at),
+                                    Some(_) => None,
+                                    None => Some(u64::MAX),
+                                };
+                            }
+                        }
+                    }
+                }
+                Op::Wait(ms) => {
+                    now += ms;
+                    t.due(at(t0, now));
+                }
+            }
+            for p in 0..3 {
+                if t.is_idle(p) {
+                    let e = evidence[p as usize];
+                    proptest::prop_assert!(
+                        e.is_some_and(|e| e != u64::MAX && now - e >= GRACE.as_millis() as u64),
+                        "partition {p} idle at {now} ms with evidence {e:?}"
+                    );
+                }
+            }
+            proptest::prop_assert_eq!(t.any_idle(), (0..3).any(|p| t.is_idle(p)));
+        }
+    }
+}
