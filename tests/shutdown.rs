@@ -63,12 +63,10 @@ async fn sigterm_with_batches_in_flight_and_with_the_broker_down_loses_nothing()
 
     // 2. Restarted, the broker dies under it while it works through the rest: its alerts cannot be
     //    delivered, batches stay in flight. SIGTERM then: still exit 0, in bounded time.
+    //    Alerts flowing (state rebuilt, live events released) and most of the stream still ahead,
+    //    much of it already fetched into librdkafka's queue: processing goes on without the broker.
     let svc = start_service(&cfg, &bootstrap, "term", &group, &log);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while svc.scrape("sellerguard_events_total").unwrap_or(0.0) < 1.0 {
-        assert!(Instant::now() < deadline, "the restarted service never consumed\n{}", log_tail(&log, 40));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_metric(&svc, "sellerguard_alerts_total", 1.0, &log).await;
     broker.stop();
     wait_metric(&svc, "sellerguard_inflight_batches", 1.0, &log).await;
     let signalled = Instant::now();
@@ -90,11 +88,19 @@ async fn sigterm_with_batches_in_flight_and_with_the_broker_down_loses_nothing()
     let ids: BTreeSet<String> =
         got.iter().map(|r| serde_json::from_slice::<Alert>(&r.payload).unwrap().alert_id).collect();
     let missing: Vec<_> = expected.difference(&ids).collect();
-    let extra: Vec<_> = ids.difference(&expected).collect();
+    let mut extra_by_rule = std::collections::BTreeMap::<String, usize>::new();
+    for r in &got {
+        let a: Alert = serde_json::from_slice(&r.payload).unwrap();
+        if !expected.contains(&a.alert_id) {
+            *extra_by_rule.entry(a.rule).or_default() += 1;
+        }
+    }
     assert!(
-        missing.is_empty() && extra.is_empty(),
-        "missing {} {missing:?}, extra {extra:?}\n{}",
+        missing.is_empty() && extra_by_rule.is_empty(),
+        "{} of {} missing (first {:?}); extra by rule {extra_by_rule:?}\n{}",
         missing.len(),
+        expected.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
         log_tail(&log, 60)
     );
     eprintln!("shutdown: {} alert records for {} ids == replay's", got.len(), ids.len());

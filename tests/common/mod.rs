@@ -177,9 +177,15 @@ pub async fn produce_raw(bootstrap: &str, topic: &str, records: &[OutgoingRaw<'_
         .set("acks", "all")
         .set("partitioner", "murmur2_random")
         .set("message.timeout.ms", "30000")
+        // One produce request in flight, so that a retried request cannot land after a later one.
+        .set("max.in.flight.requests.per.connection", "1")
         .create()
         .unwrap();
-    let sends = records.iter().map(|r| {
+    // Enqueued strictly in the records' order: awaiting many `send`s together lets a later record
+    // take the room a full local queue frees before an earlier one retries (seen: a partition held
+    // events days out of the file's order once the input passed the queue's 100,000 messages).
+    let mut deliveries = Vec::with_capacity(records.len());
+    for r in records {
         let mut headers = OwnedHeaders::new();
         for (key, v) in r.headers {
             headers = headers.insert(Header { key, value: Some(v) });
@@ -194,15 +200,29 @@ pub async fn produce_raw(bootstrap: &str, topic: &str, records: &[OutgoingRaw<'_
         if let Some(ts) = r.timestamp {
             rec = rec.timestamp(ts);
         }
-        producer.send(rec, Duration::from_secs(30))
-    });
-    let results = futures::future::join_all(sends).await;
-    (results.into_iter().enumerate())
-        .map(|(i, r)| match r {
-            Ok(d) => (d.partition, d.offset),
-            Err((e, _)) => panic!("delivery of record {i} to {topic} failed: {e}"),
-        })
-        .collect()
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match producer.send_result(rec) {
+                Ok(delivery) => break deliveries.push(delivery),
+                Err((e, back)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                    assert!(Instant::now() < deadline, "the producer's queue stayed full for 60 s");
+                    rec = back;
+                    // Room comes as deliveries are acknowledged (served by librdkafka's own thread).
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => panic!("enqueueing a record for {topic} failed: {e}"),
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(deliveries.len());
+    for (i, d) in deliveries.into_iter().enumerate() {
+        match d.await {
+            Ok(Ok(d)) => out.push((d.partition, d.offset)),
+            Ok(Err((e, _))) => panic!("delivery of record {i} to {topic} failed: {e}"),
+            Err(_) => panic!("delivery of record {i} to {topic} was cancelled"),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
