@@ -418,7 +418,9 @@ impl Service {
     pub fn exited(&self) -> bool {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
         // pid (comm) STATE ...: the state follows the last ')'.
-        stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_none_or(|st| st == "Z" || st == "X")
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|st| st == "Z" || st == "X")
     }
 
     /// SIGTERM and wait: the graceful path. Past [`STOP_DEADLINE`] the child is SIGKILLed and the
