@@ -33,8 +33,8 @@ const MALFORMED: [(&str, &str); 4] = [
 ];
 
 /// Produced as raw records after the traffic: a tombstone (no payload at all) and a malformed event
-/// whose key is not UTF-8. (key, payload, reason).
-const RAW: [(&[u8], Option<&[u8]>, &str); 2] = [
+/// whose key is not UTF-8.
+const RAW: [RawRecord; 2] = [
     (b"s-tomb", None, "invalid_json"),
     (
         &[0xff, 0xfe, 0x00, 0x41],
@@ -42,6 +42,9 @@ const RAW: [(&[u8], Option<&[u8]>, &str); 2] = [
         "missing_field",
     ),
 ];
+
+/// Key, payload (none: a tombstone), reason.
+type RawRecord = (&'static [u8], Option<&'static [u8]>, &'static str);
 
 /// A malformed input record as produced: what its dead letter must say.
 #[derive(Debug)]
