@@ -175,7 +175,8 @@ async fn a_real_prometheus_answers_every_dashboard_and_rule_expression_from_a_li
     let log = dir.path().join("sellerguard.log");
     let svc = start_service(&cfg, &bootstrap, suffix, &unique_group("deploy"), &log);
     let addr = svc.metrics.clone();
-    let _svc = Reaped(svc.child);
+    // Killed when the test ends, passed or not (Service's drop).
+    let _svc = svc;
 
     // Everything read (accepted or rejected), and the lag gauge reported (librdkafka stats, 5 s).
     let deadline = Instant::now() + Duration::from_secs(180);
