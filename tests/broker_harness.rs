@@ -69,8 +69,7 @@ async fn keyed_roundtrip_over_three_partitions() {
 
         let t0 = Instant::now();
         let bs2 = bs.clone();
-        let got =
-            blocking(move || consume_all(&bs2, "orders", 300, Duration::from_secs(2), Duration::from_secs(60))).await;
+        let got = blocking(move || consume_to_end(&bs2, "orders", Duration::from_secs(60))).await;
         eprintln!("consumed {} in {:?}", got.len(), t0.elapsed());
         assert_eq!(got.len(), 300, "tansu log:\n{}", t.log());
 
@@ -247,8 +246,7 @@ async fn headers_round_trip() {
         ];
         produce_records(&bs, "hdrs", &out).await;
         let bs2 = bs.clone();
-        let mut got =
-            blocking(move || consume_all(&bs2, "hdrs", 3, Duration::from_secs(1), Duration::from_secs(60))).await;
+        let mut got = blocking(move || consume_to_end(&bs2, "hdrs", Duration::from_secs(60))).await;
         got.sort_by_key(|r| r.offset);
         assert_eq!(got.len(), 3, "tansu log:\n{}", t.log());
         for (r, o) in got.iter().zip(&out) {
@@ -278,8 +276,7 @@ async fn offsets_for_times_and_create_time_round_trip() {
         assert_eq!(delivered, (0..10).map(|o| (0, o)).collect::<Vec<_>>());
 
         let bs2 = bs.clone();
-        let got =
-            blocking(move || consume_all(&bs2, "times", 10, Duration::from_secs(1), Duration::from_secs(60))).await;
+        let got = blocking(move || consume_to_end(&bs2, "times", Duration::from_secs(60))).await;
         let ts: Vec<i64> = got.iter().map(|r| r.timestamp).collect();
         assert_eq!(ts, (0..10).map(|i| base + i * 1000).collect::<Vec<_>>(), "CreateTime kept");
 
@@ -306,6 +303,72 @@ async fn offsets_for_times_and_create_time_round_trip() {
     })
     .await;
 }
+/// Raw records (a tombstone, a key that is not UTF-8, no key, an empty payload) go in and come back
+/// exactly; `end_offsets` are the high watermarks; `consume_to_end` stops at them, with empty
+/// partitions done at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_records_end_offsets_and_consume_to_end() {
+    let t = Tansu::start();
+    let bs = t.bootstrap();
+    bounded(async {
+        create_topic(&bs, "raw", 3).await;
+        let bs2 = bs.clone();
+        assert_eq!(blocking(move || end_offsets(&bs2, "raw")).await, vec![(0, 0), (1, 0), (2, 0)]);
+        let bs2 = bs.clone();
+        assert!(blocking(move || consume_to_end(&bs2, "raw", Duration::from_secs(30))).await.is_empty());
+
+        let binary: &[u8] = &[0xff, 0xfe, 0x00, 0x41];
+        let out = [
+            OutgoingRaw { key: Some(b"k"), payload: None, headers: &[], timestamp: None },
+            OutgoingRaw { key: Some(binary), payload: Some(b"x"), headers: &[], timestamp: None },
+            OutgoingRaw { key: Some(b"k"), payload: Some(b""), headers: &[], timestamp: None },
+            OutgoingRaw { key: None, payload: Some(b"no key"), headers: &[], timestamp: None },
+        ];
+        let delivered = produce_raw(&bs, "raw", &out).await;
+        let mut ends: BTreeMap<i32, i64> = (0..3).map(|p| (p, 0)).collect();
+        for (p, o) in &delivered {
+            let e = ends.get_mut(p).unwrap();
+            *e = (*e).max(o + 1);
+        }
+        let bs2 = bs.clone();
+        assert_eq!(blocking(move || end_offsets(&bs2, "raw")).await, ends.into_iter().collect::<Vec<_>>());
+        let bs2 = bs.clone();
+        let got = blocking(move || consume_to_end(&bs2, "raw", Duration::from_secs(60))).await;
+        assert_eq!(got.len(), out.len(), "tansu log:\n{}", t.log());
+        for (o, (p, off)) in out.iter().zip(&delivered) {
+            let r = got.iter().find(|r| (r.partition, r.offset) == (*p, *off)).expect("read back");
+            assert_eq!(r.key_bytes.as_deref(), o.key);
+            assert_eq!(r.null_payload, o.payload.is_none(), "{r:?}");
+            assert_eq!(r.payload, o.payload.unwrap_or_default());
+        }
+    })
+    .await;
+}
+
+#[test]
+fn free_ports_are_below_the_ephemeral_range_and_distinct() {
+    let first_ephemeral: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    let ports: BTreeSet<u16> = (0..50).map(|_| free_port()).collect();
+    assert_eq!(ports.len(), 50, "never the same port twice");
+    assert!(ports.iter().all(|p| *p >= 1024 && *p < first_ephemeral), "{ports:?}");
+    for p in ports {
+        std::net::TcpListener::bind(("127.0.0.1", p)).unwrap_or_else(|e| panic!("port {p} is free: {e}"));
+    }
+}
+
+#[test]
+fn write_atomic_replaces_the_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("a.toml");
+    write_atomic(&f, "one");
+    write_atomic(&f, "two\n");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "two\n");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+}
+
 /// The partition a Java client (and librdkafka `murmur2_random`) picks for a non-empty key.
 fn java_partition(key: &[u8], partitions: i32) -> i32 {
     ((murmur2(key) & 0x7fff_ffff) % partitions as u32) as i32

@@ -66,10 +66,6 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn promtool_accepts_the_prometheus_config_and_rules_and_the_rule_tests_pass() {
     let promtool = tool("promtool");
@@ -179,13 +175,15 @@ async fn a_real_prometheus_answers_every_dashboard_and_rule_expression_from_a_li
     let log = dir.path().join("sellerguard.log");
     let svc = start_service(&cfg, &bootstrap, suffix, &unique_group("deploy"), &log);
     let addr = svc.metrics.clone();
-    let _svc = Reaped(svc.child);
+    // Killed when the test ends, passed or not (Service's drop).
+    let _svc = svc;
 
     // Everything read (accepted or rejected), and the lag gauge reported (librdkafka stats, 5 s).
     let deadline = Instant::now() + Duration::from_secs(180);
     let metrics = loop {
         let text = http_get(&addr, "/metrics").map(|(_, b)| b).unwrap_or_default();
-        let read = scrape(&addr, "sellerguard_events_total") + scrape(&addr, "sellerguard_events_rejected_total");
+        let read = scrape(&addr, "sellerguard_events_total").unwrap_or(0.0)
+            + scrape(&addr, "sellerguard_events_rejected_total").unwrap_or(0.0);
         if read as usize == records.len() && text.contains("sellerguard_consumer_lag_messages{") {
             break text;
         }

@@ -3,17 +3,20 @@
 //! exactly the alerts `replay` computes from the same lines (same ids, same evidence), every
 //! malformed message must be on the dead-letter topic with its reason, `/metrics` must agree with
 //! what went in and pass `promtool check metrics`, offsets must be committed, and SIGTERM must
-//! stop the service cleanly.
+//! stop the service cleanly. Each dead letter's headers are checked against the true source of its
+//! record (partition and offset as the broker placed it) and an independent decode of its bytes,
+//! including a tombstone (no payload) and a key that is not UTF-8.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use sellerguard::alert::Alert;
+use sellerguard::decode::{decode, DecodeLimits};
 use sellerguard::gen::{generate, GenConfig};
 
 const MALFORMED: [(&str, &str); 4] = [
@@ -29,8 +32,28 @@ const MALFORMED: [(&str, &str); 4] = [
     ),
 ];
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Produced as raw records after the traffic: a tombstone (no payload at all) and a malformed event
+/// whose key is not UTF-8.
+const RAW: [RawRecord; 2] = [
+    (b"s-tomb", None, "invalid_json"),
+    (
+        &[0xff, 0xfe, 0x00, 0x41],
+        Some(br#"{"event_id":"m5","type":"listing","seller_id":"s-bin","ts":1767607200000}"#),
+        "missing_field",
+    ),
+];
+
+/// Key, payload (none: a tombstone), reason.
+type RawRecord = (&'static [u8], Option<&'static [u8]>, &'static str);
+
+/// A malformed input record as produced: what its dead letter must say.
+#[derive(Debug)]
+struct Bad {
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    partition: i32,
+    offset: i64,
+    reason: &'static str,
 }
 
 /// Sum of a metric family's samples in a Prometheus text exposition (optionally one label value).
@@ -90,35 +113,52 @@ async fn service_through_tansu_matches_replay() {
         assert!(expected_families.contains(family), "replay alerts in {family}: {expected_families:?}");
     }
 
-    // The service, on the broker.
+    // The service, on the broker: the traffic, then the raw records.
     let records: Vec<(String, Vec<u8>)> = lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect();
     let placed = produce(&bootstrap, input, &records).await;
+    let raw: Vec<OutgoingRaw> =
+        RAW.iter().map(|(k, p, _)| OutgoingRaw { key: Some(k), payload: *p, headers: &[], timestamp: None }).collect();
+    let placed_raw = produce_raw(&bootstrap, input, &raw).await;
     let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
-    for (p, o) in placed {
-        let e = ends.entry(p).or_insert(0);
+    for (p, o) in placed.iter().chain(&placed_raw) {
+        let e = ends.entry(*p).or_insert(0);
         *e = (*e).max(o + 1);
     }
-    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    // Every malformed record with where the broker put it.
+    let mut bad: Vec<Bad> = Vec::new();
+    for ((key, line), (p, o)) in lines.iter().zip(&placed) {
+        if let Some((_, reason)) = MALFORMED.iter().find(|(m, _)| *m == line.as_str()) {
+            let (key, payload) = (Some(key.as_bytes().to_vec()), Some(line.as_bytes().to_vec()));
+            bad.push(Bad { key, payload, partition: *p, offset: *o, reason });
+        }
+    }
+    for ((k, payload, reason), (p, o)) in RAW.iter().zip(&placed_raw) {
+        bad.push(Bad {
+            key: Some(k.to_vec()),
+            payload: payload.map(<[u8]>::to_vec),
+            partition: *p,
+            offset: *o,
+            reason,
+        });
+    }
+    assert_eq!(bad.len(), MALFORMED.len() + RAW.len());
+
     let group = unique_group("sellerguard-e2e");
     let cfg = dir.path().join("sellerguard.toml");
     std::fs::write(&cfg, format!("[service]\nidle_flush_ms = 1000\n[kafka]\nstanding_topic = \"{standing}\"\n"))
         .unwrap();
-    let mut child = Command::new(sellerguard_bin())
-        .args(["run", "--config", cfg.to_str().unwrap(), "--brokers", &bootstrap, "--input-topic", input])
-        .args(["--alerts-topic", alerts_topic, "--dlq-topic", dlq, "--group-id", &group])
-        .args(["--metrics-addr", &metrics_addr])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let log = dir.path().join("service.log");
+    let svc = start_service(&cfg, &bootstrap, "e2e", &group, &log);
+    let metrics_addr = svc.metrics.clone();
 
-    let got = tokio::task::spawn_blocking({
+    // Every input offset committed (each only once its alerts, standing records and dead letters
+    // are acknowledged) and nothing held: the output topics are complete.
+    wait_caught_up(&svc, &bootstrap, &group, input, Duration::from_secs(180)).await;
+    let read = |topic: &'static str| {
         let b = bootstrap.clone();
-        let n = expected.len();
-        move || consume_all(&b, alerts_topic, n, Duration::from_secs(5), Duration::from_secs(180))
-    })
-    .await
-    .unwrap();
+        tokio::task::spawn_blocking(move || consume_to_end(&b, topic, Duration::from_secs(60)))
+    };
+    let got = read(alerts_topic).await.unwrap();
     let got: Vec<Alert> = got.iter().map(|r| serde_json::from_slice(&r.payload).unwrap()).collect();
 
     // Every alert names the config in force, as /metrics does.
@@ -144,13 +184,7 @@ async fn service_through_tansu_matches_replay() {
     let want_standing: BTreeSet<String> =
         std::fs::read_to_string(&standing_file).unwrap().lines().map(String::from).collect();
     assert!(want_standing.len() > 60, "standing records for the sellers: {}", want_standing.len());
-    let got_standing = tokio::task::spawn_blocking({
-        let b = bootstrap.clone();
-        let n = want_standing.len();
-        move || consume_all(&b, standing, n, Duration::from_secs(2), Duration::from_secs(60))
-    })
-    .await
-    .unwrap();
+    let got_standing = read(standing).await.unwrap();
     for r in &got_standing {
         let v: serde_json::Value = serde_json::from_slice(&r.payload).unwrap();
         assert_eq!(r.key.as_deref(), v["seller_id"].as_str());
@@ -159,20 +193,36 @@ async fn service_through_tansu_matches_replay() {
         got_standing.iter().map(|r| String::from_utf8(r.payload.clone()).unwrap()).collect();
     assert_eq!(got_standing, want_standing);
 
-    // Dead letters: raw bytes plus reason and source headers.
-    let dead = tokio::task::spawn_blocking({
-        let b = bootstrap.clone();
-        move || consume_all(&b, dlq, MALFORMED.len(), Duration::from_secs(2), Duration::from_secs(60))
-    })
-    .await
-    .unwrap();
-    assert_eq!(dead.len(), MALFORMED.len());
-    for (bad, reason) in MALFORMED {
-        let d = dead.iter().find(|d| d.payload == bad.as_bytes()).expect("malformed message dead-lettered verbatim");
-        let h: BTreeMap<_, _> = d.headers.iter().cloned().collect();
-        assert_eq!(h["reason"], reason.as_bytes());
-        assert_eq!(h["source_topic"], input.as_bytes());
-        assert!(h.contains_key("source_offset") && h.contains_key("error"));
+    // Dead letters: the raw bytes and key as received, the reason and error an independent decode
+    // of those bytes gives, and the true source of each record.
+    let dead = read(dlq).await.unwrap();
+    assert_eq!(dead.len(), bad.len(), "one dead letter per malformed record: {dead:?}");
+    let limits = DecodeLimits::from_config(&sellerguard::config::Config::default().input);
+    for b in &bad {
+        let bytes = b.payload.as_deref().unwrap_or_default();
+        let err = decode(bytes, &limits).expect_err("the record is malformed");
+        assert_eq!(err.reason.as_str(), b.reason, "the test's reason for {b:?}");
+        assert!(!err.detail.is_empty());
+        let d = dead
+            .iter()
+            .find(|d| {
+                let h: BTreeMap<_, _> = d.headers.iter().cloned().collect();
+                d.payload == bytes && h.get("source_offset") == Some(&b.offset.to_string().into_bytes())
+            })
+            .unwrap_or_else(|| panic!("no dead letter for {b:?} in {dead:?}"));
+        let h: BTreeMap<String, Vec<u8>> = d.headers.iter().cloned().collect();
+        assert_eq!(h.len(), d.headers.len(), "no header twice: {d:?}");
+        let text =
+            |k: &str| String::from_utf8_lossy(h.get(k).unwrap_or_else(|| panic!("no {k} header: {d:?}"))).into_owned();
+        assert_eq!(text("reason"), b.reason, "{d:?}");
+        assert_eq!(text("error"), err.detail, "the decode error of these bytes: {d:?}");
+        assert_eq!(text("source_topic"), input, "{d:?}");
+        assert_eq!(text("source_partition"), b.partition.to_string(), "{b:?}: {d:?}");
+        assert_eq!(text("source_offset"), b.offset.to_string(), "{b:?}: {d:?}");
+        assert_eq!(d.key_bytes, b.key, "the key's bytes exactly: {d:?}");
+        // A tombstone's dead letter carries an empty payload: the pipeline hands the sink
+        // `payload().unwrap_or(&[])`, so that it was null rather than empty is not kept.
+        assert_eq!(d.payload, bytes, "the payload's bytes exactly: {d:?}");
     }
 
     // Metrics agree with the input and are valid exposition format.
@@ -182,10 +232,17 @@ async fn service_through_tansu_matches_replay() {
     assert_eq!(status, 200);
     let valid = (lines.len() - MALFORMED.len()) as f64;
     assert_eq!(metric_sum(&text, "sellerguard_events_total", None), valid);
-    assert_eq!(metric_sum(&text, "sellerguard_events_rejected_total", None), MALFORMED.len() as f64);
-    assert_eq!(metric_sum(&text, "sellerguard_events_rejected_total", Some("reason=\"out_of_range\"")), 1.0);
+    assert_eq!(metric_sum(&text, "sellerguard_events_rejected_total", None), bad.len() as f64);
+    let mut by_reason = BTreeMap::<&str, usize>::new();
+    for b in &bad {
+        *by_reason.entry(b.reason).or_default() += 1;
+    }
+    for (reason, n) in by_reason {
+        let label = format!("reason=\"{reason}\"");
+        assert_eq!(metric_sum(&text, "sellerguard_events_rejected_total", Some(&label)), n as f64, "{reason}");
+    }
     assert_eq!(metric_sum(&text, "sellerguard_alerts_total", None), expected.len() as f64);
-    assert_eq!(metric_sum(&text, "sellerguard_dead_letters_total", None), MALFORMED.len() as f64);
+    assert_eq!(metric_sum(&text, "sellerguard_dead_letters_total", None), bad.len() as f64);
     assert!(!text.contains("seller_id="), "seller ids never become labels");
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
@@ -203,16 +260,10 @@ async fn service_through_tansu_matches_replay() {
         String::from_utf8_lossy(&check.stderr)
     );
 
-    // At-least-once: every input offset is committed once its alerts are acknowledged.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let committed: BTreeMap<_, _> = committed_offsets(&bootstrap, &group, input).into_iter().collect();
-        if ends.iter().all(|(p, end)| committed.get(p) == Some(end)) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "committed {committed:?}, ends {ends:?}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    // At-least-once: every input offset is committed once its alerts are acknowledged (the
+    // wait above compared with the broker's end offsets; these are the producer's own).
+    let committed: BTreeMap<_, _> = committed_offsets(&bootstrap, &group, input).into_iter().collect();
+    assert!(ends.iter().all(|(p, end)| committed.get(p) == Some(end)), "committed {committed:?}, ends {ends:?}");
 
     // Gauges: consumer lag from librdkafka statistics (every 5 s) reaches 0 on every partition.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -228,22 +279,12 @@ async fn service_through_tansu_matches_replay() {
             break;
         }
         assert!(Instant::now() < deadline, "consumer lag never reported 0 on all partitions:\n{text}");
-        std::thread::sleep(Duration::from_millis(500));
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
     // Graceful stop on SIGTERM.
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "service did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut log = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    let status = svc.stop();
+    let log = log_text(&log);
     assert!(status.success(), "exit {status:?}\n{log}\nbroker log:\n{}", broker.log());
     assert!(log.contains("SIGTERM"), "{log}");
 }

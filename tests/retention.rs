@@ -49,9 +49,7 @@ fn committed(probe: &BaseConsumer) -> i64 {
 async fn wait_committed(probe: &BaseConsumer, want: i64, log: &std::path::Path) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while committed(probe) != want {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let tail = &text[text.len().saturating_sub(3000)..];
-        assert!(Instant::now() < deadline, "committed {}, want {want}\n{tail}", committed(probe));
+        assert!(Instant::now() < deadline, "committed {}, want {want}\n{}", committed(probe), log_tail(log, 40));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -96,9 +94,9 @@ async fn deleted_history_and_unread_messages_are_counted_and_processing_goes_on(
 
     let svc = start_service(&cfg, &bootstrap, "ret", "g-ret", &log);
     wait_committed(&probe, high, &log).await;
-    let lost = svc.scrape("sellerguard_recovery_lost_messages_total");
-    let truncated = svc.scrape("sellerguard_recovery_truncated_total");
-    let consumed = svc.scrape("sellerguard_events_total");
+    let lost = svc.scrape("sellerguard_recovery_lost_messages_total").expect("lost messages counted");
+    let truncated = svc.scrape("sellerguard_recovery_truncated_total").expect("truncated history counted");
+    let consumed = svc.scrape("sellerguard_events_total").expect("events counted");
     assert!(svc.stop().success());
     assert_eq!(lost as i64, low - first as i64, "every unread deleted message is counted");
     assert_eq!(truncated, 1.0, "the cut-short history is counted");

@@ -471,6 +471,17 @@ impl Service {
     }
 }
 
+/// A test that fails before stopping its service does not leave it running (competing for the
+/// machine with the tests after it).
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// High watermarks (the next offset to be written) of every partition of `topic`, sorted by
 /// partition.
 pub fn end_offsets(bootstrap: &str, topic: &str) -> Vec<(i32, i64)> {
