@@ -254,37 +254,6 @@ pub fn to_received<M: Message>(m: &M) -> Received {
     }
 }
 
-/// Reads `topic` from the beginning with a fresh consumer group until at least
-/// `expected_at_least` records arrived and then nothing new for `idle`, or until
-/// `max_wait` elapsed. Blocking; records in arrival order.
-pub fn consume_all(
-    bootstrap: &str,
-    topic: &str,
-    expected_at_least: usize,
-    idle: Duration,
-    max_wait: Duration,
-) -> Vec<Received> {
-    let consumer: BaseConsumer = base_config(bootstrap)
-        .set("group.id", unique_group("harness"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let (start, mut last_new, mut out) = (Instant::now(), Instant::now(), Vec::new());
-    while start.elapsed() < max_wait && (out.len() < expected_at_least || last_new.elapsed() < idle) {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                out.push(to_received(&m));
-                last_new = Instant::now();
-            }
-            Some(Err(e)) => eprintln!("consume_all({topic}): {e}"),
-            None => {}
-        }
-    }
-    out
-}
-
 /// `group`'s committed offsets (next offset to read) for each partition of `topic`,
 /// sorted by partition; -1 where nothing is committed.
 pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str) -> Vec<(i32, i64)> {
