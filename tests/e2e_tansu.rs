@@ -220,9 +220,8 @@ async fn service_through_tansu_matches_replay() {
         assert_eq!(text("source_partition"), b.partition.to_string(), "{b:?}: {d:?}");
         assert_eq!(text("source_offset"), b.offset.to_string(), "{b:?}: {d:?}");
         assert_eq!(d.key_bytes, b.key, "the key's bytes exactly: {d:?}");
-        // A tombstone's dead letter carries an empty payload: the pipeline hands the sink
-        // `payload().unwrap_or(&[])`, so that it was null rather than empty is not kept.
         assert_eq!(d.payload, bytes, "the payload's bytes exactly: {d:?}");
+        assert_eq!(d.null_payload, b.payload.is_none(), "a tombstone's dead letter is a tombstone: {d:?}");
     }
 
     // Metrics agree with the input and are valid exposition format.

@@ -356,7 +356,7 @@ impl Pipeline {
                 self.dispatch(step, Some(tok), None);
             }
             Err(e) => {
-                let dl = sink::dead_letter_record(m.key(), payload, &e, m.topic(), partition, offset);
+                let dl = sink::dead_letter_record(m.key(), m.payload(), &e, m.topic(), partition, offset);
                 self.dispatch(step, Some(tok), Some(dl));
             }
         }

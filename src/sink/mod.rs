@@ -42,7 +42,8 @@ impl Destination {
 pub struct Record {
     pub destination: Destination,
     pub key: Option<Vec<u8>>,
-    pub payload: Vec<u8>,
+    /// `None`: no value (a dead-lettered tombstone stays a tombstone).
+    pub payload: Option<Vec<u8>>,
     pub headers: Vec<(&'static str, Vec<u8>)>,
 }
 
@@ -51,7 +52,7 @@ pub fn alert_record(a: &Alert) -> Record {
     Record {
         destination: if a.shadow { Destination::Shadow } else { Destination::Alerts },
         key: Some(a.seller_id.as_bytes().to_vec()),
-        payload: serde_json::to_vec(a).expect("alerts always serialize"),
+        payload: Some(serde_json::to_vec(a).expect("alerts always serialize")),
         headers: vec![
             ("rule", a.rule.as_bytes().to_vec()),
             ("severity", a.severity.as_str().as_bytes().to_vec()),
@@ -65,7 +66,7 @@ pub fn standing_record(s: &crate::rules::standing::Standing) -> Record {
     Record {
         destination: Destination::Standing,
         key: Some(s.seller_id.as_bytes().to_vec()),
-        payload: serde_json::to_vec(s).expect("standing records always serialize"),
+        payload: Some(serde_json::to_vec(s).expect("standing records always serialize")),
         headers: vec![("version", s.version.to_string().into_bytes())],
     }
 }
@@ -74,7 +75,7 @@ pub fn standing_record(s: &crate::rules::standing::Standing) -> Record {
 /// lost, and it can be replayed once fixed.
 pub fn dead_letter_record(
     key: Option<&[u8]>,
-    payload: &[u8],
+    payload: Option<&[u8]>,
     err: &DecodeError,
     source_topic: &str,
     partition: i32,
@@ -83,7 +84,7 @@ pub fn dead_letter_record(
     Record {
         destination: Destination::DeadLetter,
         key: key.map(<[u8]>::to_vec),
-        payload: payload.to_vec(),
+        payload: payload.map(<[u8]>::to_vec),
         headers: vec![
             ("reason", err.reason.as_str().as_bytes().to_vec()),
             ("error", err.detail.as_bytes().to_vec()),
@@ -123,7 +124,10 @@ pub async fn deliver(producer: &FutureProducer, topic: &str, rec: &Record, metri
         for (k, v) in &rec.headers {
             headers = headers.insert(Header { key: k, value: Some(v) });
         }
-        let mut fr = FutureRecord::<[u8], [u8]>::to(topic).payload(&rec.payload).headers(headers);
+        let mut fr = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
+        if let Some(p) = &rec.payload {
+            fr = fr.payload(p);
+        }
         if let Some(k) = &rec.key {
             fr = fr.key(k);
         }
@@ -153,8 +157,10 @@ mod tests {
     #[test]
     fn dead_letter_keeps_bytes_reason_and_source() {
         let err = DecodeError { reason: RejectReason::OutOfRange, detail: "field `rating` is 7".into() };
-        let r = dead_letter_record(Some(b"s1"), b"\xff raw", &err, "events", 2, 41);
-        assert_eq!(r.payload, b"\xff raw");
+        let r = dead_letter_record(Some(b"s1"), Some(b"\xff raw"), &err, "events", 2, 41);
+        assert_eq!(r.payload.as_deref(), Some(&b"\xff raw"[..]));
+        let tombstone = dead_letter_record(Some(b"s1"), None, &err, "events", 2, 42);
+        assert_eq!(tombstone.payload, None, "a tombstone stays a tombstone");
         let h: std::collections::HashMap<_, _> = r.headers.iter().cloned().collect();
         assert_eq!(h["reason"], b"out_of_range");
         assert_eq!(h["source_partition"], b"2");
@@ -179,9 +185,9 @@ mod tests {
         };
         let r = alert_record(&a);
         assert_eq!(r.key.as_deref(), Some(&b"s9"[..]));
-        let back: Alert = serde_json::from_slice(&r.payload).unwrap();
+        let back: Alert = serde_json::from_slice(r.payload.as_deref().unwrap()).unwrap();
         assert_eq!(back, a);
-        let v: serde_json::Value = serde_json::from_slice(&r.payload).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(r.payload.as_deref().unwrap()).unwrap();
         for field in
             ["alert_id", "rule", "seller_id", "severity", "score", "event_time", "detected_at", "evidence", "message"]
         {
