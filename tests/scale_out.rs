@@ -124,3 +124,80 @@ async fn two_instances_one_killed_survivor_delivers_a_single_instances_alerts() 
         ids.len()
     );
 }
+
+/// The case that once stalled the test above, made deterministic: a third instance joins, and B is
+/// killed the moment its partitions are revoked (before it has its new share). The group must go on
+/// without B within the rebalance timeout (`max.poll.interval.ms`, 20 s here) plus the session
+/// timeout, and A and C together must deliver exactly replay's alert ids.
+/// `SELLERGUARD_MAX_POLL_MS` overrides the timeout (to watch the stall with librdkafka's 300 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_killed_mid_rebalance_leaves_the_group_within_the_rebalance_timeout() {
+    let broker = Tansu::start();
+    let bootstrap = broker.bootstrap();
+    for (t, n) in [("events-mid", 4), ("alerts-mid", 1), ("dlq-mid", 1)] {
+        create_topic(&bootstrap, t, n).await;
+    }
+    let gen = GenConfig { seed: 7, sellers: 40, days: 6, fraud_share: 0.25, ..GenConfig::default() };
+    let Reference { dir, lines, alert_ids: expected, .. } = replay_reference(&gen);
+    let records: Vec<(String, Vec<u8>)> = lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect();
+    produce(&bootstrap, "events-mid", &records).await;
+    let max_poll: u64 = std::env::var("SELLERGUARD_MAX_POLL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let cfg = dir.path().join("sellerguard.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[service]\nidle_flush_ms = 2000\n[kafka]\nstanding_topic = \"\"\n[kafka.consumer]\n\
+             \"session.timeout.ms\" = \"6000\"\n\"max.poll.interval.ms\" = \"{max_poll}\"\n"
+        ),
+    )
+    .unwrap();
+    let group = unique_group("sellerguard-mid");
+    let logs = ["a", "b", "c"].map(|n| dir.path().join(format!("service-{n}.log")));
+    let a = start_service(&cfg, &bootstrap, "mid", &group, &logs[0]);
+    let b = start_service(&cfg, &bootstrap, "mid", &group, &logs[1]);
+    let owned = |s: &Service| s.scrape("sellerguard_partitions_owned").unwrap_or(0.0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !((1.0..4.0).contains(&owned(&a)) && (1.0..4.0).contains(&owned(&b))) {
+        assert!(Instant::now() < deadline, "A and B never shared the work\n{}", log_tail(&logs[1], 40));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let revoked = |log: &std::path::Path| log_text(log).matches("partitions revoked").count();
+    let before = revoked(&logs[1]);
+    let c = start_service(&cfg, &bootstrap, "mid", &group, &logs[2]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while revoked(&logs[1]) == before {
+        assert!(Instant::now() < deadline, "C's joining never revoked B's partitions\n{}", log_tail(&logs[1], 40));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    b.kill();
+    let killed = Instant::now();
+
+    let bound = Duration::from_millis(max_poll) + Duration::from_secs(6 + 60);
+    while owned(&a) + owned(&c) < 4.0 || owned(&a) < 1.0 || owned(&c) < 1.0 {
+        assert!(
+            killed.elapsed() < bound,
+            "A and C did not share every partition {bound:?} after B died mid-rebalance: A {:?}, C {:?}\n{}",
+            a.scrape("sellerguard_partitions_owned"),
+            c.scrape("sellerguard_partitions_owned"),
+            log_tail(&logs[0], 30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let takeover = killed.elapsed();
+    let survivor = if owned(&a) >= owned(&c) { &a } else { &c };
+    wait_caught_up(survivor, &bootstrap, &group, "events-mid", Duration::from_secs(240)).await;
+    let got = tokio::task::spawn_blocking({
+        let bs = bootstrap.clone();
+        move || consume_to_end(&bs, "alerts-mid", Duration::from_secs(120))
+    })
+    .await
+    .unwrap();
+    assert!(a.stop().success() && c.stop().success(), "both stop cleanly");
+    let ids: BTreeSet<String> =
+        got.iter().map(|r| serde_json::from_slice::<Alert>(&r.payload).unwrap().alert_id).collect();
+    let missing: Vec<_> = expected.difference(&ids).collect();
+    let extra: Vec<_> = ids.difference(&expected).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    eprintln!("mid-rebalance kill: A and C own every partition {takeover:?} after B died; ids == replay's");
+}
