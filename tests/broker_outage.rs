@@ -40,7 +40,7 @@ async fn broker_down_30_seconds_and_back_loses_nothing() {
 
     // First half in, service running.
     let half = lines.len() / 2;
-    let records: Vec<(String, Vec<u8>)> = lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect();
+    let records = as_records(&lines);
     produce(&bootstrap, input, &records[..half]).await;
     let cfg = dir.path().join("sellerguard.toml");
     // The idle flush outlasts the outage, so the outage itself releases nothing early. The generated

@@ -24,7 +24,7 @@ async fn killed_and_restarted_service_delivers_exactly_replays_alert_ids() {
     let Reference { dir, lines, alert_ids: expected, .. } = replay_reference(&gen);
     assert!(expected.len() > 20, "traffic must produce alerts: {}", expected.len());
 
-    let records: Vec<(String, Vec<u8>)> = lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect();
+    let records = as_records(&lines);
     produce(&bootstrap, "events-crash", &records).await;
     let cfg = dir.path().join("sellerguard.toml");
     // A short session lets the group notice a killed member in seconds, not 45.

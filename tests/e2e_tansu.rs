@@ -114,7 +114,7 @@ async fn service_through_tansu_matches_replay() {
     }
 
     // The service, on the broker: the traffic, then the raw records.
-    let records: Vec<(String, Vec<u8>)> = lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect();
+    let records = as_records(&lines);
     let placed = produce(&bootstrap, input, &records).await;
     let raw: Vec<OutgoingRaw> =
         RAW.iter().map(|(k, p, _)| OutgoingRaw { key: Some(k), payload: *p, headers: &[], timestamp: None }).collect();

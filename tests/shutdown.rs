@@ -38,7 +38,7 @@ async fn sigterm_with_batches_in_flight_and_with_the_broker_down_loses_nothing()
     let gen = GenConfig { seed: 23, sellers: 150, days: 20, fraud_share: 0.25, ..GenConfig::default() };
     let Reference { dir, lines, alert_ids: expected, .. } = replay_reference(&gen);
     assert!(expected.len() > 50, "traffic must produce alerts: {}", expected.len());
-    let records: Vec<(String, Vec<u8>)> = lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect();
+    let records = as_records(&lines);
     produce(&bootstrap, INPUT, &records).await;
     let total = records.len() as i64;
 

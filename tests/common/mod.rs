@@ -281,6 +281,11 @@ pub struct Reference {
     pub rules: std::collections::BTreeMap<String, usize>,
 }
 
+/// Keyed records to produce, in the traffic's order.
+pub fn as_records(lines: &[(String, String)]) -> Vec<(String, Vec<u8>)> {
+    lines.iter().map(|(k, l)| (k.clone(), l.as_bytes().to_vec())).collect()
+}
+
 pub fn replay_reference(gen: &sellerguard::gen::GenConfig) -> Reference {
     let mut lines: Vec<(String, String)> = Vec::new();
     sellerguard::gen::generate(gen, &mut |k, l| lines.push((k.to_string(), l.to_string()))).unwrap();

@@ -93,16 +93,13 @@ fn after_a_connection_drop_nothing_is_idle_until_the_broker_confirms_and_the_gra
     assert_eq!(t.due(at(t0, 103_000)).idle, [1, 2]);
 }
 
-/// The outage that broke `tests/broker_outage.rs`, with the sequencer: three partitions caught up
-/// and idle, the broker drops, comes back, and partition 0 delivers hours of event time before
-/// partitions 1 and 2 deliver theirs.
-#[test]
-fn one_partition_resuming_hours_ahead_of_two_idle_ones_makes_nothing_late() {
-    let lateness = HOUR;
+/// `n` partitions that each delivered one event at 10 h, reached their end and went idle, with the
+/// tracker and a sequencer (lateness 1 h) agreeing; returns them and the start instant.
+fn all_idle_at_ten_hours(n: i32) -> (IdleTracker, Sequencer<()>, Instant) {
     let t0 = Instant::now();
-    let (mut t, mut s) = (IdleTracker::new(GRACE), Sequencer::<()>::new(lateness));
-    t.reset([(0, 0), (1, 0), (2, 0)]);
-    for p in 0..3 {
+    let (mut t, mut s) = (IdleTracker::new(GRACE), Sequencer::<()>::new(HOUR));
+    t.reset((0..n).map(|p| (p, 0)));
+    for p in 0..n {
         s.assign(p);
         s.push(p, ev(&format!("first-{p}"), 10 * HOUR), ());
         t.delivered(p, 0);
@@ -111,6 +108,15 @@ fn one_partition_resuming_hours_ahead_of_two_idle_ones_makes_nothing_late() {
     for p in t.due(at(t0, 3_000)).idle {
         s.mark_idle(p);
     }
+    (t, s, t0)
+}
+
+/// The outage that broke `tests/broker_outage.rs`, with the sequencer: three partitions caught up
+/// and idle, the broker drops, comes back, and partition 0 delivers hours of event time before
+/// partitions 1 and 2 deliver theirs.
+#[test]
+fn one_partition_resuming_hours_ahead_of_two_idle_ones_makes_nothing_late() {
+    let (mut t, mut s, t0) = all_idle_at_ten_hours(3);
     assert_eq!(s.watermark(), 9 * HOUR, "all caught up: newest minus the lateness");
 
     for p in t.disconnected(at(t0, 5_000)).hold {
@@ -156,18 +162,7 @@ fn without_holding_idle_partitions_the_same_interleaving_is_late() {
 /// partition 0's events also reports partition 1's high watermark, which makes it hold again.
 #[test]
 fn a_fetch_reporting_data_on_an_idle_partition_holds_it_before_the_other_moves_time() {
-    let t0 = Instant::now();
-    let (mut t, mut s) = (IdleTracker::new(GRACE), Sequencer::<()>::new(HOUR));
-    t.reset([(0, 0), (1, 0)]);
-    for p in 0..2 {
-        s.assign(p);
-        s.push(p, ev(&format!("first-{p}"), 10 * HOUR), ());
-        t.delivered(p, 0);
-        t.reached_end(p, Some(1), at(t0, 0));
-    }
-    for p in t.due(at(t0, 3_000)).idle {
-        s.mark_idle(p);
-    }
+    let (mut t, mut s, _) = all_idle_at_ten_hours(2);
     for p in t.fetch_reported(1, 40).hold {
         s.hold(p);
     }
