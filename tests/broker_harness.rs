@@ -354,9 +354,8 @@ fn free_ports_are_below_the_ephemeral_range_and_distinct() {
     let ports: BTreeSet<u16> = (0..50).map(|_| free_port()).collect();
     assert_eq!(ports.len(), 50, "never the same port twice");
     assert!(ports.iter().all(|p| *p >= 1024 && *p < first_ephemeral), "{ports:?}");
-    for p in ports {
-        std::net::TcpListener::bind(("127.0.0.1", p)).unwrap_or_else(|e| panic!("port {p} is free: {e}"));
-    }
+    // Free when chosen (free_port binds to check); whether it still is later is up to the rest of
+    // the machine, which is why the broker and service launchers retry on a new port.
 }
 
 #[test]
