@@ -2,9 +2,11 @@
 //!
 //! * `false_transactions.order_brushing`: Shopee's public 2020 definition — in some interval
 //!   [t, t + 1 h] (every possible interval, not only those starting at an order), the seller's orders
-//!   ÷ unique buyers ≥ 3. Checked exactly: an interval's orders are a run of consecutive orders whose
-//!   first and last are whole same-second groups, so each run ending at an order time is checked once
-//!   all orders at that time are in, by an event-time timer just after it.
+//!   ÷ unique buyers ≥ 3. An interval holds *every* order inside it, so checked exactly: an order at
+//!   o is in [t, t + 1 h] for t in [o − 1 h, o], so the content changes only at those points; each
+//!   point p, and the open stretch just after it (t = p + ½ ms: times are whole ms), is one distinct
+//!   content. A content is judged once every order up to t + 1 h is in, by event-time timers just
+//!   after each order time and one hour after it.
 //! * `false_transactions.repeat_buyers`: several buyers each placing ≥ 3 orders with the seller in the
 //!   window.
 //! * `false_transactions.scanless_delivery`: orders confirmed delivered that no carrier ever scanned,
@@ -34,6 +36,9 @@ pub struct State {
     /// Event time of the last order that has a brushing check scheduled. Outside the lazy windows:
     /// a late order at that time must not schedule a second check once the windows are freed.
     checked_up_to: Option<Millis>,
+    /// Brushing: interval starts judged so far, in half milliseconds (2t, so that t = p + ½ ms is
+    /// whole).
+    judged_to: Option<i64>,
     windows: Lazy<Windows>,
 }
 
@@ -110,7 +115,9 @@ pub struct Spans {
 }
 
 pub(super) fn spans(cfg: &FalseTransactionsConfig) -> Spans {
-    Spans { window_ms: hours_ms(cfg.window_hours), recent_ms: brushing_ms(cfg) + 1, scanless: span(cfg) }
+    // Interval starts are judged up to an hour behind the newest order, and their orders reach an
+    // hour past them.
+    Spans { window_ms: hours_ms(cfg.window_hours), recent_ms: 2 * brushing_ms(cfg) + 1, scanless: span(cfg) }
 }
 
 fn brushing_ms(cfg: &FalseTransactionsConfig) -> i64 {
@@ -121,8 +128,8 @@ fn span(cfg: &FalseTransactionsConfig) -> Span {
     RateWindow::<()>::span(hours_ms(cfg.window_hours))
 }
 
-/// Records an order. Returns the event time at which to run the brushing check for the orders up
-/// to this one, if none is scheduled for that time yet.
+/// Records an order. Returns the event times at which to judge brushing intervals: just after it
+/// (those ending at it) and one window later (those starting at it), if none are scheduled yet.
 pub fn on_order(
     cfg: &FalseTransactionsConfig,
     seller: &mut SellerState,
@@ -130,11 +137,11 @@ pub fn on_order(
     ev: &Event,
     o: &OrderPlaced,
     em: &mut Emitter,
-) -> Option<Millis> {
+) -> Option<[Millis; 2]> {
     let ft = &mut seller.false_transactions;
     let check = (ft.checked_up_to != Some(ev.ts)).then(|| {
         ft.checked_up_to = Some(ev.ts);
-        ev.ts + 1
+        [ev.ts + 1, ev.ts + brushing_ms(cfg) + 1]
     });
     let st = ft.windows.make();
     st.recent.push(ev.ts, (o.buyer_id.clone(), o.order_id.clone()));
@@ -168,7 +175,8 @@ pub fn on_order(
     check
 }
 
-/// Timer: all orders up to `at − 1` are in; check every interval ending at that time.
+/// Timer: every order up to `at − 1` is in, so every interval [t, t + window] with t + window ≤
+/// at − 1 is complete: judge those not judged yet, and alert on the worst with ≥ k orders per buyer.
 pub fn on_brushing_check(
     cfg: &FalseTransactionsConfig,
     seller: &mut SellerState,
@@ -176,83 +184,97 @@ pub fn on_brushing_check(
     at: Millis,
     em: &mut Emitter,
 ) {
-    let end = at - 1;
     let window = brushing_ms(cfg);
-    // No windows: no order in the interval (as with empty ones).
+    let upto = 2 * (at - 1 - window);
+    let from = seller.false_transactions.judged_to.map_or(i64::MIN, |u| u + 1);
+    if upto < from {
+        return;
+    }
+    seller.false_transactions.judged_to = Some(upto);
+    // No windows: no order in any interval.
     let Some(st) = seller.false_transactions.windows.get_mut() else { return };
-    // Keep [end − window, end]: the interval is closed at both ends.
-    st.recent.expire(window + 1, end);
+    // Orders before the first start still to judge (2o < from) are in no interval to come.
+    if from > i64::MIN {
+        st.recent.expire(1, (from - 1).div_euclid(2) + 1);
+    }
+    let orders: Vec<&(Millis, OrderOf)> = st.recent.iter().collect();
     let k = cfg.brushing_min_orders_per_buyer as usize;
-    let Some((n, unique)) = worst_run(&st.recent, end, k) else { return };
+    let Some((u, n, unique)) = worst_interval(&orders, window, from, upto, k) else { return };
     let ratio = n as f64 / unique as f64;
     let score = excess(ratio, k as f64);
     let rule = "false_transactions.order_brushing";
-    if em.suppressed(seller, rule, end, cfg.severity.severity(score)) {
-        return;
-    }
-    let Some(w) = seller.false_transactions.windows.get() else { return };
-    let mut run: Vec<&(Millis, OrderOf)> = up_to(&w.recent, end).take(n).collect();
-    run.reverse();
+    let inside = contents(&orders, window, u);
+    let (first, last) = (inside[0].0, inside[inside.len() - 1].0);
     let mut by_buyer: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, (b, _)) in run.iter().copied() {
+    for (_, (b, _)) in inside.iter().copied() {
         *by_buyer.entry(b).or_default() += 1;
     }
     let evidence = json!({
-        "interval_start": rfc3339(run[0].0),
-        "interval_end": rfc3339(end),
+        "interval_start": rfc3339(first),
+        "interval_end": rfc3339(last),
         "orders": n,
         "unique_buyers": unique,
         "orders_per_buyer": round3(ratio),
         "orders_by_buyer": by_buyer,
-        "order_ids": run.iter().map(|(_, (_, o))| &**o).collect::<Vec<_>>(),
+        "order_ids": inside.iter().map(|(_, (_, o))| &**o).collect::<Vec<_>>(),
         "thresholds": { "window_minutes": cfg.brushing_window_minutes, "min_orders_per_buyer": k },
     });
     let message = format!(
-        "Seller {seller_id}: {n} orders from {unique} buyers between {} and {} ({ratio:.1} per buyer): order brushing.",
-        rfc3339(run[0].0),
-        rfc3339(end)
+        "Seller {seller_id}: {n} orders from {unique} buyers between {} and {}, and none other within an hour-long interval around them ({ratio:.1} per buyer): order brushing.",
+        rfc3339(first),
+        rfc3339(last)
     );
-    em.emit(
-        seller_id,
-        seller,
-        Finding {
-            rule,
-            score,
-            severity: cfg.severity.severity(score),
-            trigger: format!("order_brushing@{end}"),
-            event_time: end,
-            evidence,
-            message,
-        },
-    );
-}
-
-/// Orders up to `end`, newest first (later ones may already be in when events came out of order).
-fn up_to(recent: &TimedLog<OrderOf>, end: Millis) -> impl Iterator<Item = &(Millis, OrderOf)> {
-    recent.iter().rev().skip_while(move |(t, _)| *t > end)
-}
-
-/// Of the runs of orders ending at `end` (an order must be at `end`) that start with a whole
-/// same-time group and have ≥ `k` orders per buyer, the one with the most orders per buyer (the
-/// shortest on a tie): (orders, unique buyers).
-fn worst_run(recent: &TimedLog<OrderOf>, end: Millis, k: usize) -> Option<(usize, usize)> {
-    let mut newest_first = up_to(recent, end).peekable();
-    if newest_first.peek().is_none_or(|(t, _)| *t != end) {
-        return None;
+    if em.suppressed(seller, rule, last, cfg.severity.severity(score)) {
+        return;
     }
-    // Sized once: growing the set from empty cost more than the scan itself.
-    let mut buyers = Set::<&str>::with_capacity_and_hasher(recent.len(), Default::default());
-    let mut n = 0;
-    let mut best: Option<(usize, usize)> = None;
-    while let Some((t, (buyer, _))) = newest_first.next() {
-        buyers.insert(buyer);
-        n += 1;
-        let starts_group = newest_first.peek().is_none_or(|(older, _)| older < t);
-        if starts_group && n >= k * buyers.len() {
-            let better = best.is_none_or(|(bn, bu)| n * bu > bn * buyers.len());
-            if better {
-                best = Some((n, buyers.len()));
-            }
+    let finding = Finding {
+        rule,
+        score,
+        severity: cfg.severity.severity(score),
+        trigger: format!("order_brushing@{last}"),
+        event_time: last,
+        evidence,
+        message,
+    };
+    em.emit(seller_id, seller, finding);
+}
+
+/// The orders in [t, t + window], t = u / 2 (`orders` sorted by time).
+fn contents<'a>(orders: &'a [&'a (Millis, OrderOf)], window: i64, u: i64) -> &'a [&'a (Millis, OrderOf)] {
+    let lo = orders.partition_point(|(o, _)| 2 * o < u);
+    let hi = orders.partition_point(|(o, _)| 2 * (o - window) <= u);
+    &orders[lo..hi.max(lo)]
+}
+
+/// Of the distinct interval contents with a start in (from, upto] (half ms) and ≥ `k` orders per
+/// buyer, the one with the most orders per buyer (the fewest orders on a tie): (2t, orders, buyers).
+fn worst_interval(
+    orders: &[&(Millis, OrderOf)],
+    window: i64,
+    from: i64,
+    upto: i64,
+    k: usize,
+) -> Option<(i64, usize, usize)> {
+    // Each point where an order enters or leaves, and the stretch just after it.
+    let mut starts: Vec<i64> = orders.iter().flat_map(|(o, _)| [2 * (o - window), 2 * o]).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    // And the first start still to judge: the stretch it lies in may begin at an order already
+    // dropped (one before every interval still to judge).
+    let candidates =
+        std::iter::once(from).chain(starts.into_iter().flat_map(|p| [p, p + 1])).filter(|u| (from..=upto).contains(u));
+    let mut buyers = Set::<&str>::with_capacity_and_hasher(orders.len(), Default::default());
+    let mut best: Option<(i64, usize, usize)> = None;
+    for u in candidates {
+        buyers.clear();
+        let mut n = 0;
+        for (_, (b, _)) in contents(orders, window, u).iter().copied() {
+            buyers.insert(b);
+            n += 1;
+        }
+        let m = buyers.len();
+        if m > 0 && n >= k * m && best.is_none_or(|(_, bn, bm)| n * bm > bn * m || (n * bm == bn * m && n < bn)) {
+            best = Some((u, n, m));
         }
     }
     best

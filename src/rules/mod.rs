@@ -352,8 +352,8 @@ impl Detector {
                     phantom_listing::on_order(&cfg.phantom_listing, seller, sid, ev, o, &mut em);
                 }
                 if cfg.false_transactions.enabled {
-                    if let Some(at) = false_transactions::on_order(&cfg.false_transactions, seller, sid, ev, o, &mut em)
-                    {
+                    let checks = false_transactions::on_order(&cfg.false_transactions, seller, sid, ev, o, &mut em);
+                    for at in checks.into_iter().flatten() {
                         self.timers.schedule(at, Timer::for_seller(TimerKind::BrushingCheck, sid));
                     }
                 }

@@ -17,8 +17,8 @@ pub enum TimerKind {
     DispatchDeadline,
     /// `slow_response`: was this buyer message answered in time?
     ReplyDeadline,
-    /// `false_transactions.order_brushing`: every order up to this time is in; check the intervals
-    /// ending at the last of them.
+    /// `false_transactions.order_brushing`: every order before this time is in; judge the hour-long
+    /// intervals that are now complete (those ending by then).
     BrushingCheck,
 }
 

@@ -49,6 +49,18 @@ fn brushing_in_an_interval_that_starts_and_ends_between_orders() {
 }
 
 #[test]
+fn a_run_is_brushing_only_if_an_interval_can_hold_it_alone() {
+    // B@55, A@60, A@70, A@80, C@110 (minutes). Every hour-long interval holding A's three orders
+    // starts in [20, 60], so it also holds B's order (start ≤ 55) or C's (start > 55 puts its end past
+    // 110): at best 4 orders / 2 buyers. Not brushing, although the run 60–80 is 3 orders, 1 buyer.
+    let mut k = Kit::only("false_transactions");
+    for (i, (t, b)) in [(55, "b"), (60, "a"), (70, "a"), (80, "a"), (110, "c")].iter().enumerate() {
+        buy(&mut k, "s", T0 + t * M, &format!("o{i}"), b);
+    }
+    assert!(brushing(&mut k, "s").is_empty(), "{:?}", k.alerts);
+}
+
+#[test]
 fn same_second_orders_are_judged_together() {
     // Five orders in one second: a, a, a (processed first), then b, c. Any interval holds all five:
     // 5 / 3 < 3, so no brushing, although the first three alone would look like it.
