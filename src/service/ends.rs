@@ -22,7 +22,6 @@ type EndsAnswer = tokio::task::JoinHandle<Vec<(i32, Option<i64>)>>;
 pub struct Ends {
     tracker: IdleTracker,
     probe: Probe,
-    topic: String,
     /// Connection drops already applied to the tracker.
     seen_disconnects: u64,
     confirming: Option<(Confirmation, EndsAnswer)>,
@@ -30,12 +29,11 @@ pub struct Ends {
 }
 
 impl Ends {
-    pub fn new(grace: Duration, probe: Probe, topic: &str) -> Self {
+    pub fn new(grace: Duration, probe: Probe) -> Self {
         Ends {
             tracker: IdleTracker::new(grace),
             seen_disconnects: probe.disconnects.load(Ordering::SeqCst),
             probe,
-            topic: topic.to_string(),
             confirming: None,
             last_confirm: None,
         }
@@ -120,7 +118,8 @@ impl Ends {
         }
         if let Some(asked) = self.tracker.to_confirm(Instant::now()) {
             self.last_confirm = Some(Instant::now());
-            let (prober, topic, parts) = (self.probe.prober.clone(), self.topic.clone(), asked.partitions.clone());
+            let topic = self.probe.topic.to_string_lossy().into_owned();
+            let (prober, parts) = (self.probe.prober.clone(), asked.partitions.clone());
             let handle =
                 tokio::task::spawn_blocking(move || source::end_offsets(&prober, &topic, &parts, CONFIRM_TIMEOUT));
             self.confirming = Some((asked, handle));

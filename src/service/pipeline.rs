@@ -129,7 +129,7 @@ impl Pipeline {
             frontier: HashMap::new(),
             history_checks: HashSet::new(),
             since: 0,
-            ends: Ends::new(Duration::from_millis(cfg.service.idle_partition_ms), probe, &cfg.kafka.input_topic),
+            ends: Ends::new(Duration::from_millis(cfg.service.idle_partition_ms), probe),
             last_input: Instant::now(),
             last_report: Instant::now(),
             produced: false,
