@@ -80,11 +80,12 @@ fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
 }
 
 /// Every alert rule name, for pre-creating label values so dashboards show zeros, not gaps.
-pub const RULES: [&str; 15] = [
+pub const RULES: [&str; 16] = [
     "fake_shipment",
     "rating_manipulation.suspicious_reviews",
     "rating_manipulation.burst",
     "rating_manipulation.ring",
+    "rating_manipulation.drip",
     "price_dumping",
     "price_dumping.dump_and_raise",
     "shipping_fee_inflation",

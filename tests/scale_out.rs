@@ -212,8 +212,7 @@ async fn a_member_lost_mid_rebalance_is_dropped_and_the_others_deliver_replays_a
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let takeover = killed.elapsed();
-    let survivor = if owned(&a) >= owned(&c) { &a } else { &c };
-    wait_caught_up(survivor, &bootstrap, &group, "events-mid", Duration::from_secs(240)).await;
+    wait_group_caught_up(&[&a, &c], &bootstrap, &group, "events-mid", Duration::from_secs(240)).await;
     let got = tokio::task::spawn_blocking({
         let bs = bootstrap.clone();
         move || consume_to_end(&bs, "alerts-mid", Duration::from_secs(120))

@@ -215,6 +215,16 @@ impl Config {
             invalid("rating_manipulation.ring_min_sellers", "must be at least 2", "a ring spans several sellers")
         })?;
         r.severity.validate("rating_manipulation.severity")?;
+        let d = &r.drip;
+        positive("rating_manipulation.drip.window_days", d.window_days)?;
+        positive("rating_manipulation.drip.min_suspicious", d.min_suspicious as f64)?;
+        positive("rating_manipulation.drip.min_factor", d.min_factor)?;
+        ratio("rating_manipulation.drip.max_chance", d.max_chance)?;
+        positive("rating_manipulation.drip.min_distance", d.min_distance)?;
+        positive("rating_manipulation.drip.median_min_reviews", d.median_min_reviews)?;
+        positive("rating_manipulation.drip.min_platform_reviews", d.min_platform_reviews as f64)?;
+        positive("rating_manipulation.drip.history_days", d.history_days)?;
+        positive("rating_manipulation.drip.max_cited", d.max_cited as f64)?;
 
         let p = &self.price_dumping;
         positive("price_dumping.median_window_hours", p.median_window_hours)?;

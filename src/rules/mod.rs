@@ -12,6 +12,7 @@ pub mod phantom_listing;
 pub mod policy;
 pub mod price_dumping;
 pub mod rating;
+pub mod drip;
 pub mod ring;
 pub mod shipping_fee;
 pub mod slow_response;
@@ -296,7 +297,10 @@ impl Detector {
                 let number = tracking::normalize_cow(&s.tracking_number);
                 market.use_tracking(&number, &s.order_id, &ev.seller_id, ev.ts);
             }
-            Body::Review(r) => ring_block = ring_check(cfg, market, ev, r),
+            Body::Review(r) => {
+                drip_features(cfg, market, ev, r);
+                ring_block = ring_check(cfg, market, ev, r)
+            }
             _ => {}
         }
         if let Some(block) = ring_block {
@@ -389,6 +393,10 @@ impl Detector {
                 seller.standing_at(ev.ts).review(sc, ev.ts, r.rating);
                 if cfg.rating_manipulation.enabled {
                     rating::on_review(&cfg.rating_manipulation, seller, sid, ev, r, &mut em);
+                }
+                if let Some(f) = drip_features(cfg, market, ev, r) {
+                    let reviewers = &mut market.reviewers;
+                    drip::on_review(&cfg.rating_manipulation, reviewers, seller, sid, (ev, r, f), &mut em);
                 }
                 ring_block = ring_check(cfg, market, ev, r);
                 if cfg.false_transactions.enabled {
@@ -555,6 +563,13 @@ impl Detector {
             );
         }
     }
+}
+
+/// Every review feeds the drip view (whichever instance judges its seller): its features, when
+/// the signal is on.
+fn drip_features(cfg: &Config, market: &mut Market, ev: &Event, r: &crate::decode::Review) -> Option<drip::Features> {
+    let rc = &cfg.rating_manipulation;
+    (rc.enabled && rc.drip.enabled).then(|| market.reviewers.review(rc, &ev.seller_id, r, ev.ts))
 }
 
 /// A five-star review joins the review graph; returns the ring block it completes, if any.

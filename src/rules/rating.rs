@@ -24,6 +24,8 @@ pub struct State {
     five_star: TimedLog<Note>,
     five_star_daily: Counter,
     deliveries: Counter,
+    /// The drip signal's counts and cited reviews ([`super::drip`]).
+    pub(super) drip: super::drip::State,
 }
 
 impl State {
@@ -31,7 +33,8 @@ impl State {
         self.five_star.expire(s.window_ms, now);
         self.five_star_daily.expire(s.daily, now);
         self.deliveries.expire(s.deliveries, now);
-        self.five_star.is_empty() && self.five_star_daily.is_empty() && self.deliveries.is_empty()
+        let drip_empty = self.drip.sweep(s.drip, now);
+        self.five_star.is_empty() && self.five_star_daily.is_empty() && self.deliveries.is_empty() && drip_empty
     }
 }
 
@@ -49,6 +52,7 @@ pub(super) struct Spans {
     /// Daily buckets reaching back over the baseline plus the current and previous day.
     daily: Span,
     deliveries: Span,
+    drip: Span,
 }
 
 pub(super) fn spans(cfg: &RatingConfig) -> Spans {
@@ -57,6 +61,7 @@ pub(super) fn spans(cfg: &RatingConfig) -> Spans {
         window_ms: hours_ms(cfg.window_hours),
         daily: Span::new(days * DAY_MS, days),
         deliveries: Span::new(cfg.burst_delivery_days as i64 * DAY_MS, cfg.burst_delivery_days as i64 * 24),
+        drip: super::drip::span(&cfg.drip),
     }
 }
 

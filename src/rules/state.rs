@@ -386,6 +386,8 @@ type FeePeers = (Id, u8, Option<Id>);
 pub struct Market {
     /// Five-star reviews by buyer and by seller: the review-ring view.
     pub reviews: super::ring::ReviewGraph,
+    /// Who reviewed before, sellers' running means, the platform's base shares: the drip view.
+    pub reviewers: super::drip::Reviewers,
     ring_window_ms: i64,
     category_prices: Map<Id, WindowedMedian>,
     fees: Map<FeePeers, WindowedMedian>,
@@ -401,6 +403,7 @@ impl Market {
     pub fn new(cfg: &Config) -> Self {
         Market {
             reviews: Default::default(),
+            reviewers: super::drip::Reviewers::new(&cfg.rating_manipulation.drip),
             ring_window_ms: hours_ms(cfg.rating_manipulation.ring_window_hours),
             category_prices: Map::default(),
             fees: Map::default(),
@@ -453,6 +456,7 @@ impl Market {
 
     pub fn sweep(&mut self, now: Millis) {
         self.reviews.sweep(now, self.ring_window_ms);
+        self.reviewers.sweep(now);
         let cutoff = now - self.reuse_window_ms;
         while self.tracking_expiry.front().is_some_and(|(t, _)| *t < cutoff) {
             if let Some((t, n)) = self.tracking_expiry.pop_front() {

@@ -76,6 +76,7 @@ pub(super) fn windows(p: &Plan, cfg: &Config) -> Vec<(&'static str, String)> {
         ("late_dispatch.window_hours", format!("{:?}", p.late_dispatch)),
         ("small_parcel_restriction.window_hours", p.small_parcel_ms.to_string()),
         ("slow_response windows", format!("{:?} {:?}", p.reply_turn_ms, p.slow_response)),
+        ("rating_manipulation.drip.history_days", cfg.rating_manipulation.drip.history_days.to_string()),
         ("rating_manipulation.ring_window_hours", cfg.rating_manipulation.ring_window_hours.to_string()),
         ("price_dumping.median_window_hours", cfg.price_dumping.median_window_hours.to_string()),
         ("shipping_fee_inflation.median_window_hours", cfg.shipping_fee_inflation.median_window_hours.to_string()),

@@ -486,6 +486,12 @@ fn watermarks(bootstrap: &str, topic: &str) -> Vec<(i32, i64, i64)> {
 /// caused are acknowledged, so the output topics are then complete. Fails at `deadline` with the
 /// offsets and the log tail, or at once if the service exits.
 pub async fn wait_caught_up(svc: &Service, bootstrap: &str, group: &str, topic: &str, deadline: Duration) {
+    wait_group_caught_up(&[svc], bootstrap, group, topic, deadline).await
+}
+
+/// [`wait_caught_up`] for a group of several instances: every one of them must hold nothing, and a
+/// failure shows each one's figures and log tail (the stalled partitions may be any member's).
+pub async fn wait_group_caught_up(svcs: &[&Service], bootstrap: &str, group: &str, topic: &str, deadline: Duration) {
     let until = Instant::now() + deadline;
     loop {
         let (b, g, t) = (bootstrap.to_string(), group.to_string(), topic.to_string());
@@ -494,22 +500,32 @@ pub async fn wait_caught_up(svc: &Service, bootstrap: &str, group: &str, topic: 
         // Nothing committed on an empty partition is nothing to wait for.
         let all_committed = committed.len() == ends.len()
             && committed.iter().zip(&ends).all(|((cp, c), (ep, e))| cp == ep && (c == e || (*e == 0 && *c < 0)));
-        let (buffered, inflight) =
-            (svc.scrape("sellerguard_buffered_events"), svc.scrape("sellerguard_inflight_batches"));
-        if all_committed && buffered == Some(0.0) && inflight == Some(0.0) {
+        let held: Vec<_> = (svcs.iter())
+            .map(|s| (s.scrape("sellerguard_buffered_events"), s.scrape("sellerguard_inflight_batches")))
+            .collect();
+        if all_committed && held.iter().all(|h| *h == (Some(0.0), Some(0.0))) {
             return;
         }
-        assert!(
-            !svc.exited(),
-            "the service exited while catching up on {topic} (committed {committed:?}, ends {ends:?})\n{}",
-            svc.log_tail(40)
-        );
-        assert!(
-            Instant::now() < until,
-            "the service did not catch up on {topic} within {deadline:?}: group {group} committed {committed:?}, \
-             end offsets {ends:?}, buffered {buffered:?}, in flight {inflight:?}\n{}",
-            svc.log_tail(40)
-        );
+        for svc in svcs {
+            assert!(
+                !svc.exited(),
+                "an instance exited while catching up on {topic} (committed {committed:?}, ends {ends:?})\n{}",
+                svc.log_tail(40)
+            );
+        }
+        if Instant::now() >= until {
+            let each: Vec<String> = (svcs.iter().zip(&held).enumerate())
+                .map(|(i, (s, (b, f)))| {
+                    let owned = s.scrape("sellerguard_partitions_owned");
+                    format!("instance {i}: owns {owned:?}, buffered {b:?}, in flight {f:?}\n{}", s.log_tail(40))
+                })
+                .collect();
+            panic!(
+                "the group did not catch up on {topic} within {deadline:?}: group {group} committed {committed:?}, \
+                 end offsets {ends:?}\n{}",
+                each.join("\n")
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

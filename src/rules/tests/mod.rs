@@ -1,6 +1,7 @@
 //! Rule tests drive the whole engine (ordering + rules) with hand-built events, so each boundary is
 //! checked the way production reaches it.
 
+mod drip;
 mod fake_shipment;
 mod false_transactions;
 mod fulfilment;
