@@ -39,12 +39,14 @@ pub enum ScoreError {
 pub struct Flag {
     pub seller_id: String,
     pub family: String,
+    pub rule: String,
     pub event_time: Millis,
 }
 
 impl Flag {
     pub fn of(a: &Alert) -> Result<Flag, ScoreError> {
-        Ok(Flag { seller_id: a.seller_id.clone(), family: a.family().into(), event_time: parse_ts(&a.event_time)? })
+        let (seller_id, family, rule) = (a.seller_id.clone(), a.family().into(), a.rule.clone());
+        Ok(Flag { seller_id, family, rule, event_time: parse_ts(&a.event_time)? })
     }
 }
 
@@ -63,6 +65,9 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Score {
     pub family: &'static str,
+    /// A scenario row (labels naming the rule their fraud is meant to trip): scored on that rule's
+    /// alerts alone. None for a family's row, scored on any of its alerts.
+    pub scenario: Option<String>,
     pub labelled: usize,
     /// Labelled sellers the family flagged.
     pub caught: usize,
@@ -78,6 +83,11 @@ impl Score {
     /// None when no seller carries the label: recall is not measured.
     pub fn recall(&self) -> Option<f64> {
         (self.labelled > 0).then(|| self.caught as f64 / self.labelled as f64)
+    }
+
+    /// The row's name: the family, or the scenario's rule.
+    pub fn name(&self) -> &str {
+        self.scenario.as_deref().unwrap_or(self.family)
     }
 
     pub fn honest_share(&self) -> f64 {
@@ -97,13 +107,14 @@ impl Score {
     pub fn failures(&self, t: &EvalConfig) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(r) = self.recall().filter(|r| *r < t.min_recall) {
-            out.push(format!("{}: recall {r:.3} < {}", self.family, t.min_recall));
+            out.push(format!("{}: recall {r:.3} < {}", self.name(), t.min_recall));
         }
         if self.honest_share() > t.max_honest_flagged {
             let (n, of, share) = (self.honest_flagged, self.honest, self.honest_share());
             out.push(format!(
                 "{}: {n} of {of} honest sellers flagged ({share:.3} > {})",
-                self.family, t.max_honest_flagged
+                self.name(),
+                t.max_honest_flagged
             ));
         }
         out
@@ -148,6 +159,7 @@ pub fn score(o: &Outcome) -> Result<Vec<Score>, ScoreError> {
         let flagged = first.get(family).unwrap_or(&empty);
         let mut s = Score {
             family: FAMILIES.iter().find(|f| **f == family).copied().unwrap_or("other"),
+            scenario: None,
             labelled: 0,
             caught: 0,
             honest,
@@ -183,6 +195,47 @@ pub fn score(o: &Outcome) -> Result<Vec<Score>, ScoreError> {
             continue;
         }
         out.push(s);
+    }
+    out.extend(score_scenarios(o, &label_of, honest)?);
+    Ok(out)
+}
+
+/// One row per scenario the labels name (e.g. `rating_manipulation.drip`): recall counts only
+/// alerts of that rule, so one signal of a family is measured apart from the others.
+fn score_scenarios(
+    o: &Outcome,
+    label_of: &BTreeMap<&str, (&str, Millis)>,
+    honest: usize,
+) -> Result<Vec<Score>, ScoreError> {
+    let scenarios: BTreeSet<&str> = o.labels.iter().filter_map(|l| l.scenario.as_deref()).collect();
+    let mut out = Vec::new();
+    for rule in scenarios {
+        let mut first: BTreeMap<&str, Millis> = BTreeMap::new();
+        for f in o.flags.iter().filter(|f| f.rule == rule) {
+            let t = first.entry(&f.seller_id).or_insert(f.event_time);
+            *t = (*t).min(f.event_time);
+        }
+        let family = rule.split('.').next().unwrap_or(rule);
+        let family = FAMILIES.iter().find(|f| **f == family).copied().ok_or(ScoreError::UnknownFamily(rule.into()))?;
+        let labelled: Vec<&Label> = o.labels.iter().filter(|l| l.scenario.as_deref() == Some(rule)).collect();
+        let mut delays = Vec::new();
+        for l in &labelled {
+            if let Some(t) = first.get(l.seller_id.as_str()) {
+                delays.push(t - parse_ts(&l.since)?);
+            }
+        }
+        let in_scenario = |s: &str| labelled.iter().any(|l| l.seller_id == s);
+        out.push(Score {
+            family,
+            scenario: Some(rule.into()),
+            labelled: labelled.len(),
+            caught: delays.len(),
+            honest,
+            honest_flagged: first.keys().filter(|s| !label_of.contains_key(*s)).count(),
+            flagged: first.len(),
+            flagged_labelled: first.keys().filter(|s| in_scenario(s)).count(),
+            median_delay_ms: median(delays),
+        });
     }
     Ok(out)
 }
@@ -303,7 +356,7 @@ pub fn render(o: &Outcome, scores: &[Score], cfg: &Config) -> String {
         let honest = format!("{}/{} ({:.3})", x.honest_flagged, x.honest, x.honest_share());
         s += &format!(
             "{:<26} {:>8}  {:>6}  {:>6}  {:>15}  {:>9}  {:>12}  {}\n",
-            x.family,
+            x.name(),
             x.labelled,
             x.caught,
             ratio(x.recall()),
@@ -322,12 +375,17 @@ pub fn render(o: &Outcome, scores: &[Score], cfg: &Config) -> String {
 /// The sweep table: one row per family and intensity.
 pub fn render_sweep(rows: &[(f64, Vec<Score>)]) -> String {
     let mut s = "family                     intensity  recall  honest flagged  precision  median delay\n".to_string();
-    for family in FAMILIES {
+    let mut names: Vec<&str> = FAMILIES.to_vec();
+    let scenarios = rows.iter().flat_map(|(_, scores)| scores.iter().filter_map(|x| x.scenario.as_deref()));
+    for sc in scenarios.collect::<BTreeSet<_>>() {
+        names.push(sc);
+    }
+    for name in names {
         for (intensity, scores) in rows {
-            let Some(x) = scores.iter().find(|x| x.family == family) else { continue };
+            let Some(x) = scores.iter().find(|x| x.name() == name) else { continue };
             s += &format!(
                 "{:<26} {:>9.1}  {:>6}  {:>14.3}  {:>9}  {:>12}\n",
-                family,
+                name,
                 intensity,
                 ratio(x.recall()),
                 x.honest_share(),
@@ -401,11 +459,11 @@ mod tests {
     const H: i64 = 3_600_000;
 
     fn label(seller: &str, family: &str, since: Millis) -> Label {
-        Label { seller_id: seller.into(), family: family.into(), since: crate::alert::rfc3339(since) }
+        Label { seller_id: seller.into(), family: family.into(), since: crate::alert::rfc3339(since), scenario: None }
     }
 
     fn flag(seller: &str, family: &str, at: Millis) -> Flag {
-        Flag { seller_id: seller.into(), family: family.into(), event_time: at }
+        Flag { seller_id: seller.into(), family: family.into(), rule: family.into(), event_time: at }
     }
 
     /// 100 sellers: `a`, `b` late dispatchers, `c` a slow responder, the rest honest.
@@ -494,6 +552,37 @@ mod tests {
         o.labels.pop();
         o.labels[0].since = "yesterday".into();
         assert!(score(&o).is_err());
+    }
+
+    #[test]
+    fn a_scenario_row_counts_only_its_rules_alerts() {
+        let mut o = outcome(vec![]);
+        let drip = |seller: &str| Label {
+            scenario: Some("rating_manipulation.drip".into()),
+            ..label(seller, "rating_manipulation", T)
+        };
+        o.labels.extend([drip("h0"), drip("h1")]);
+        let rule = |seller: &str, rule: &str, at: Millis| Flag {
+            rule: rule.into(),
+            ..flag(seller, "rating_manipulation", at)
+        };
+        // h0 caught by the drip rule 5 h in; h1 only by another signal; h2 (honest) by the drip rule.
+        o.flags = vec![
+            rule("h0", "rating_manipulation.drip", T + 5 * H),
+            rule("h1", "rating_manipulation.burst", T + H),
+            rule("h2", "rating_manipulation.drip", T + H),
+        ];
+        let scores = score(&o).unwrap();
+        let family = by_family(&scores, "rating_manipulation");
+        assert_eq!(
+            (family.labelled, family.caught, family.honest_flagged),
+            (2, 2, 1),
+            "any signal counts for the family"
+        );
+        let row = scores.iter().find(|s| s.name() == "rating_manipulation.drip").unwrap();
+        assert_eq!((row.labelled, row.caught, row.honest_flagged, row.flagged), (2, 1, 1, 2));
+        assert_eq!(row.median_delay_ms, Some(5 * H));
+        assert!(render(&o, &scores, &Config::default()).contains("rating_manipulation.drip"));
     }
 
     #[test]

@@ -228,6 +228,10 @@ fn olist_replays_with_no_rejects() {
     // No buyer has three parcels from one seller in the whole sample, and every delivery has its
     // carrier hand-off scan: a false_transactions alert here would come from the conversion.
     assert!(!rules.keys().any(|r| r.starts_with("false_transactions")), "conversion artefact: {rules:?}");
+    // Olist's reviews look honest (README, Real data: the one seller the drip signal flags is
+    // judged there): the signal must stay at or under 1 % of sellers.
+    let drip = rules.get("rating_manipulation.drip").map_or(0, |(_, s)| s.len());
+    assert!(drip * 100 <= conv.sellers.len(), "drip flags {drip} of {} sellers", conv.sellers.len());
     // For review: every alert as a JSON line.
     if let Ok(path) = std::env::var("REAL_DATA_ALERTS") {
         let text: String = alerts.iter().map(|a| serde_json::to_string(a).unwrap() + "\n").collect();

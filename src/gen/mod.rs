@@ -101,6 +101,10 @@ pub struct Label {
     pub family: String,
     /// Timestamp of the seller's first emitted fraudulent (detectable) event.
     pub since: String,
+    /// The rule the fraud is meant to trip, where a family has several signals that `eval` should
+    /// score apart: a row of its own, counting only that rule's alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -324,7 +324,8 @@ impl<'a> Sim<'a> {
             .iter()
             .zip(&self.since)
             .filter_map(|(s, since)| {
-                Some(Label { seller_id: s.id.clone(), family: s.family?.name().into(), since: rfc3339((*since)?) })
+                let (family, since) = (s.family?.name().into(), rfc3339((*since)?));
+                Some(Label { seller_id: s.id.clone(), family, since, scenario: None })
             })
             .collect();
         GenSummary { events: self.emitted, by_type, labels }

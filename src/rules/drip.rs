@@ -26,8 +26,8 @@
 //! target (its rating is being manipulated), not as the one who broke the rule.
 //!
 //! Memory: a buyer who reviewed in the last `history_days` costs one hash-map slot of a 64-bit
-//! hash of the id and a day number (16 bytes; ~37 bytes at the map's load factor, measured by
-//! `buyer_history_bytes`). Two ids share a hash with odds ~n²/2⁶⁵ (1 in 370 000 for 10 M buyers):
+//! hash of the id and a day number: 17 bytes a bucket with its control byte, 19–39 bytes a buyer
+//! as the table fills between doublings (`buyer_history_bytes`; 100 000 buyers: 22 bytes each). Two ids share a hash with odds ~n²/2⁶⁵ (1 in 370 000 for 10 M buyers):
 //! one of them then looks like a returning reviewer, which can only hide a review, never flag one.
 //! A seller's running star histogram is exponentially decayed (time constant `window_days`), 48
 //! bytes and its id, kept for every seller with reviews on every instance.
@@ -177,7 +177,11 @@ impl Reviewers {
         } else {
             let counts = self.platform_stars.counts(self.span, ts);
             let platform = Stars { weight: counts.map(|c| c as f64), at: ts };
-            if platform.total() > 0.0 { platform.median() } else { f64::from(r.rating) }
+            if platform.total() > 0.0 {
+                platform.median()
+            } else {
+                f64::from(r.rating)
+            }
         };
         let distance = (f64::from(r.rating) - median).abs();
         let fresh = first_review || new_account;
@@ -224,8 +228,10 @@ impl Reviewers {
 
     /// Heap bytes of the buyer history: the map's slots and control bytes.
     pub fn buyer_history_bytes(&self) -> usize {
-        let slots = self.last_review.capacity().next_power_of_two().max(1) * 8 / 7;
-        slots * (std::mem::size_of::<(u64, u32)>() + 1)
+        // hashbrown: buckets are the next power of two above capacity × 8/7, each one slot of the
+        // entry and one control byte.
+        let buckets = (self.last_review.capacity() * 8 / 7).next_power_of_two();
+        buckets * (std::mem::size_of::<(u64, u32)>() + 1)
     }
 }
 

@@ -5,6 +5,7 @@
 //! Each family turns events into *signals* on its own per-seller state and, when a seller crosses
 //! its policy, hands a [`Finding`] to [`Emitter`], which applies the cooldown and builds the alert.
 
+pub mod drip;
 pub mod fake_shipment;
 pub mod false_transactions;
 pub mod late_dispatch;
@@ -12,7 +13,6 @@ pub mod phantom_listing;
 pub mod policy;
 pub mod price_dumping;
 pub mod rating;
-pub mod drip;
 pub mod ring;
 pub mod shipping_fee;
 pub mod slow_response;

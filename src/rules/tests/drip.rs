@@ -146,7 +146,9 @@ fn two_bought_reviews_a_day_from_fresh_accounts_alert_within_days_honest_sellers
     assert!(chance < 1e-6, "{chance}");
     let cited = e["reviews"].as_array().unwrap();
     assert_eq!(cited.len() as u64, e["seller"]["suspicious"].as_u64().unwrap().min(20));
-    assert!(cited.iter().all(|c| c["new_account"] == true && c["rating"] == 5 && c["buyer_id"].as_str().unwrap().starts_with("d-fake")));
+    assert!(cited.iter().all(|c| c["new_account"] == true
+        && c["rating"] == 5
+        && c["buyer_id"].as_str().unwrap().starts_with("d-fake")));
     // Nobody else: 40 honest sellers over 20 days, a fifth of whose reviews are first-time one-stars or fives.
     let others: Vec<_> = k.alerts.iter().filter(|a| a.seller_id != "d").map(|a| (&a.seller_id, &a.rule)).collect();
     assert!(others.is_empty(), "{others:?}");
@@ -226,4 +228,22 @@ fn the_signal_can_be_switched_off_and_its_thresholds_tuned() {
     cfg.rating_manipulation.drip.max_chance = 0.0;
     let err = cfg.validate().unwrap_err().to_string();
     assert!(err.contains("rating_manipulation.drip.max_chance"), "{err}");
+}
+
+#[test]
+fn the_buyer_history_costs_tens_of_bytes_a_buyer_and_forgets_buyers_after_history_days() {
+    let cfg = RatingConfig::default();
+    let mut r = Reviewers::new(&cfg.drip);
+    for i in 0..100_000 {
+        r.review(&cfg, "s", &rev(&format!("buyer-{i}"), 4, OLD), T0 + i);
+    }
+    assert_eq!(r.buyers(), 100_000);
+    let per_buyer = r.buyer_history_bytes() as f64 / 100_000.0;
+    assert!((17.0..=39.0).contains(&per_buyer), "{per_buyer} bytes a buyer");
+    // A year and a day later (the default history), all of them are forgotten…
+    r.sweep(T0 + 366 * D + D);
+    assert_eq!(r.buyers(), 0);
+    // …and their next review is a first review again.
+    let f = r.review(&cfg, "s", &rev("buyer-7", 1, OLD), T0 + 367 * D + D);
+    assert!(f.first_review);
 }
