@@ -585,6 +585,18 @@ mod tests {
         assert!(render(&o, &scores, &Config::default()).contains("rating_manipulation.drip"));
     }
 
+    /// The drip scenario in generated traffic: drips start on day 16, so a 30-day stream.
+    #[test]
+    fn generated_drips_and_their_targets_are_caught_and_no_honest_seller_is() {
+        let gen = GenConfig { sellers: 200, days: 30, fraud_share: 0.2, ..GenConfig::default() };
+        let o = run_generated(&Config::default(), &gen).unwrap();
+        let scores = score(&o).unwrap();
+        let row = scores.iter().find(|s| s.name() == "rating_manipulation.drip").expect("a drip row");
+        assert!(row.labelled >= 4, "drip sellers and their targets are labelled: {row:?}");
+        assert!(row.recall().unwrap() >= 0.95, "{row:?}");
+        assert_eq!(row.honest_flagged, 0, "{row:?}");
+    }
+
     #[test]
     fn generated_traffic_scores_every_family() {
         let gen = GenConfig { sellers: 40, days: 8, fraud_share: 0.25, ..GenConfig::default() };

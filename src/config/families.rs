@@ -222,12 +222,12 @@ fn default_drip_max_chance() -> f64 {
     1e-6
 }
 /// A review ≥ 1.5 stars from the seller's running centre is "far" (the benchmark's cut, taken
-/// from the mean there; here from the median star, so two stars or more).
+/// from the mean there; here from the median star of the seller's established reviewers).
 fn default_drip_min_distance() -> f64 {
     1.5
 }
-/// A seller's running median counts once it rests on 5 reviews (weighted by age); before that the
-/// platform's stands in.
+/// A seller's running median counts once it rests on 5 established reviews (weighted by age);
+/// before that the platform's established reviewers' median stands in.
 fn default_drip_median_min_reviews() -> f64 {
     5.0
 }

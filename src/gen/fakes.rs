@@ -61,6 +61,41 @@ impl Sim<'_> {
         self.push(next - 72 * HOUR_MS, Act::Fraud(s as u32, FraudStep::ReviewBurst(next)));
     }
 
+    /// Drip review fraud, one day of it: fake orders from accounts made 1–72 h before, fulfilled
+    /// fast and reviewed 5★ 2–48 h after delivery (3 a day on average at full intensity, 0.5 at
+    /// 0.2); and one-star reviews, from the same kind of account, on delivered orders of the
+    /// competitor it attacks (its `target`; 1.5 a day at full intensity, 0.3 at 0.2).
+    pub(super) fn review_drip(&mut self, now: i64, s: usize) {
+        let i = self.cfg.intensity;
+        let fives = self.about(lerp(0.5, 3.0, i));
+        for _ in 0..fives {
+            self.drip_review(now, s, 5);
+        }
+        if let Some(v) = self.sellers[s].target {
+            for _ in 0..self.about(lerp(0.3, 1.5, i)) {
+                self.drip_review(now, v as usize, 1);
+            }
+        }
+        self.push(now + DAY_MS, Act::Fraud(s as u32, FraudStep::Drip));
+    }
+
+    /// `mean` rounded up or down at random so that it is `mean` on average.
+    fn about(&mut self, mean: f64) -> usize {
+        let whole = mean.floor();
+        whole as usize + usize::from(self.chance(mean - whole))
+    }
+
+    /// One fake order on seller `s` from a fresh account, reviewed `rating` after it arrives.
+    fn drip_review(&mut self, now: i64, s: usize, rating: u8) {
+        let placed = now + self.ums(0, DAY_MS);
+        let (buyer, created) = (self.new_id(), placed - self.ums(HOUR_MS, 72 * HOUR_MS));
+        let l = self.popular_listing(s);
+        let mut o = self.new_order(placed, s, l, buyer, created, Method::Standard);
+        let (mut steps, got) = self.clean_plan(placed, &mut o, true, true);
+        steps.push((got + self.ums(2 * HOUR_MS, 48 * HOUR_MS), Step::Review(rating), MARKER));
+        self.queue_fake(placed, o, 0, steps);
+    }
+
     /// Order brushing: 2–3 established accounts each place 3–7 orders within 20 minutes (3–4
     /// within 68 minutes at 0.2, straddling the 1-hour interval), every 1–3 days (less often at
     /// lower intensity). Fulfilled and not reviewed: brushing buys sales rank, not stars.

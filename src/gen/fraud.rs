@@ -18,6 +18,8 @@ use super::*;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Family {
     FakeShipment,
+    /// Variants: 0 a burst of fake five-stars, 1 a drip of them with one-star attacks on a
+    /// competitor; 2 marks that competitor (honest, the target of the attacks).
     Rating,
     Dumping,
     FeeInflation,
@@ -70,6 +72,8 @@ pub(super) enum FraudStep {
     Scanless,
     Cluster,
     Dispute,
+    /// The next day of a review drip.
+    Drip,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -107,6 +111,11 @@ impl Tweaks {
     }
 }
 
+/// Day of the stream from which drip review fraud runs: by then honest reviews flow at about
+/// three quarters of their steady rate (measured: 509 a day on day 14, 706 on day 17, ~880 from
+/// day 20 on, 1,000 sellers).
+const DRIP_SETTLE_DAYS: i64 = 16;
+
 /// `weak` at intensity 0, `strong` at 1: how fraud sizes approach their thresholds.
 pub(super) fn lerp(weak: f64, strong: f64, intensity: f64) -> f64 {
     weak + (strong - weak) * intensity
@@ -137,8 +146,17 @@ impl Sim<'_> {
             let turn = j / FAMILIES.len() + offset;
             let variant = match fam {
                 Family::FalseTransactions => (turn % 4) as u8,
-                Family::Phantom => (turn % 2) as u8,
+                Family::Phantom | Family::Rating => (turn % 2) as u8,
                 _ => 0,
+            };
+            // A drip is judged against the platform's base share of reviews: it starts once the
+            // honest review flow has settled (orders are reviewed days after delivery, so reviews
+            // ramp up over the first two weeks of a generated stream, and before that the other
+            // rating fraud makes most of them). Shorter runs have no drip.
+            let start = if fam == Family::Rating && variant == 1 {
+                start.max(self.cfg.start_ms + DRIP_SETTLE_DAYS * DAY_MS)
+            } else {
+                start
             };
             let sel = &mut self.sellers[s];
             (sel.family, sel.fraud_start, sel.variant) = (Some(fam), start, variant);
@@ -155,6 +173,21 @@ impl Sim<'_> {
             };
             self.push(start, Act::Fraud(s as u32, FraudStep::Start));
         }
+        // Each drip seller attacks a competitor worth attacking: among the honest sellers below
+        // the giants (one-stars would drown in their volume), the busiest left, so the attack
+        // stays a minority of its reviews.
+        let drippers: Vec<usize> = (0..n)
+            .filter(|&s| self.sellers[s].family == Some(Family::Rating) && self.sellers[s].variant == 1)
+            .collect();
+        let mut honest: Vec<usize> = pool.iter().skip(k).copied().collect();
+        honest.sort_by(|a, b| self.sellers[*a].rate.total_cmp(&self.sellers[*b].rate).then(a.cmp(b)));
+        for d in drippers {
+            let Some(v) = honest.pop() else { break };
+            let start = self.sellers[d].fraud_start;
+            let tv = &mut self.sellers[v];
+            (tv.family, tv.fraud_start, tv.variant) = (Some(Family::Rating), start, 2);
+            self.sellers[d].target = Some(v as u32);
+        }
     }
 
     pub(super) fn fraud_step(&mut self, ts: i64, s: usize, step: FraudStep) {
@@ -163,6 +196,8 @@ impl Sim<'_> {
         };
         let variant = self.sellers[s].variant;
         match (fam, step) {
+            (Family::Rating, FraudStep::Start) if variant == 1 => self.review_drip(ts, s),
+            (Family::Rating, FraudStep::Drip) => self.review_drip(ts, s),
             (Family::Rating, FraudStep::Start) => self.review_burst(ts, s, ts + 72 * HOUR_MS),
             (Family::Rating, FraudStep::ReviewBurst(burst)) => self.review_burst(ts, s, burst),
             (Family::Dumping, FraudStep::Start) => {

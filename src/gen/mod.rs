@@ -290,6 +290,8 @@ struct Seller {
     variant: u8,
     /// Repeat-buyer farming: the seller's farmed buyer accounts.
     farm: Vec<u64>,
+    /// Drip review fraud: the competitor it gives one-star reviews.
+    target: Option<u32>,
 }
 
 enum Act {

@@ -98,6 +98,7 @@ impl<'a> Sim<'a> {
                 cheap: Vec::new(),
                 variant: 0,
                 farm: Vec::new(),
+                target: None,
             };
             let free_share = self.uf(0.0, 0.5);
             let nl = listings_for(rate);
@@ -324,8 +325,14 @@ impl<'a> Sim<'a> {
             .iter()
             .zip(&self.since)
             .filter_map(|(s, since)| {
-                let (family, since) = (s.family?.name().into(), rfc3339((*since)?));
-                Some(Label { seller_id: s.id.clone(), family, since, scenario: None })
+                let scenario =
+                    (s.family? == Family::Rating && s.variant > 0).then(|| "rating_manipulation.drip".into());
+                Some(Label {
+                    seller_id: s.id.clone(),
+                    family: s.family?.name().into(),
+                    since: rfc3339((*since)?),
+                    scenario,
+                })
             })
             .collect();
         GenSummary { events: self.emitted, by_type, labels }

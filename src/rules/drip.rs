@@ -5,16 +5,17 @@
 //! platform's spam filter, a review that is the account's first on the platform, at an extreme
 //! rating (1 or 5) and ≥ 1.5 stars from the seller's running mean is spam ~2.8× as often as the
 //! average review, and an account's later reviews far less often than its first. The distance is
-//! taken here from the seller's running *median* star (see [`Stars`]): the fraud itself drags a mean.
+//! taken here from the running *median* star of the seller's *established* reviewers (see
+//! [`Stars`]): the fraud itself would drag a mean of all reviews.
 //!
 //! So each review is classed from what the stream holds, in event time:
 //!
 //! * **inflate**: five stars, from an account's first review on the platform (or an account younger
-//!   than `new_account_days`), and either ≥ `min_distance` above the seller's running median or
+//!   than `new_account_days`), and either ≥ `min_distance` above the established median (below) or
 //!   from a new account (a shop whose every review is bought has a median of five: only the
 //!   accounts' age shows it);
 //! * **attack**: one star, from an account's first review (or a new account), ≥ `min_distance`
-//!   below the seller's running median. The seller counts only those for orders delivered before
+//!   below the established median. The seller counts only those for orders delivered before
 //!   the review: a one-star for a parcel that never came is a complaint, not an attack.
 //!
 //! The platform counts the same classes over every seller ([`Reviewers`], a cross-seller view that
@@ -30,7 +31,7 @@
 //! as the table fills between doublings (`buyer_history_bytes`; 100 000 buyers: 22 bytes each). Two ids share a hash with odds ~n²/2⁶⁵ (1 in 370 000 for 10 M buyers):
 //! one of them then looks like a returning reviewer, which can only hide a review, never flag one.
 //! A seller's running star histogram is exponentially decayed (time constant `window_days`), 48
-//! bytes and its id, kept for every seller with reviews on every instance.
+//! bytes and its id, kept on every instance for every seller with established reviewers.
 
 use std::hash::BuildHasher;
 
@@ -77,17 +78,19 @@ pub struct Features {
     pub first_review: bool,
     /// The review says the account is younger than `new_account_days`.
     pub new_account: bool,
-    /// The seller's running median star before this review, or the platform's while the seller's
-    /// rests on fewer than `median_min_reviews`.
+    /// The running median star of the seller's established reviewers before this review, or the
+    /// platform's while the seller's rests on fewer than `median_min_reviews`.
     pub median: f64,
     pub seller_median: bool,
     pub class: Option<Direction>,
 }
 
-/// A seller's running rating: how many reviews gave each star, each weighing e^(−age / τ). Its
-/// centre is the weighted median, not the mean: a drip or an attack drags a mean towards itself
-/// (a seller hit by one-stars would see its honest fives drift "far" from it), while the median
-/// stays at the honest level as long as the drip is under half the reviews.
+/// A seller's running rating from its established reviewers (accounts that reviewed before and are
+/// not new): how many gave each star, each weighing e^(−age / τ). Its centre is the weighted
+/// median. Fresh accounts' reviews are the ones in question, so they never move the yardstick they
+/// are measured by: a drip or an attack, however large, would otherwise drag a mean (or, past half
+/// the reviews, a median) towards itself, and a seller hit by one-stars would see its honest fives
+/// drift "far" from it.
 #[derive(Debug, Clone, Copy, Default)]
 struct Stars {
     weight: [f64; 5],
@@ -134,7 +137,7 @@ pub struct Reviewers {
     sellers: Map<Id, Stars>,
     /// Every review, inflate-class and attack-class reviews, in the window…
     platform: Counters<3>,
-    /// …and the platform's star histogram over the same window.
+    /// …and the platform's star histogram of established reviewers over the same window.
     platform_stars: Counters<5>,
     span: Span,
     tau_ms: f64,
@@ -173,34 +176,43 @@ impl Reviewers {
         let key = self.hasher.hash_one(&*r.buyer_id);
         let first_review = self.last_review.get(&key).is_none_or(|last| day.saturating_sub(*last) > self.history_days);
         let new_account = r.buyer_created_at.is_some_and(|c| ((ts - c) as f64) < cfg.new_account_days * DAY_MS as f64);
-        let m = self.sellers.entry(seller_id.into()).or_default();
-        m.decay(ts, self.tau_ms);
+        let fresh = first_review || new_account;
+        let tau = self.tau_ms;
+        let own = self.sellers.get_mut(seller_id).map(|m| {
+            m.decay(ts, tau);
+            *m
+        });
         // Effective reviews (each weighted by its age): a hair under a whole number is that number.
-        let seller_median = m.total() + 1e-6 >= d.median_min_reviews;
-        let median = if seller_median {
-            m.median()
-        } else {
-            let counts = self.platform_stars.counts(self.span, ts);
-            let platform = Stars { weight: counts.map(|c| c as f64), at: ts };
-            if platform.total() > 0.0 {
-                platform.median()
-            } else {
-                f64::from(r.rating)
+        let seller_median = own.is_some_and(|m| m.total() + 1e-6 >= d.median_min_reviews);
+        let median = match own {
+            Some(m) if seller_median => m.median(),
+            _ => {
+                let counts = self.platform_stars.counts(self.span, ts);
+                let platform = Stars { weight: counts.map(|c| c as f64), at: ts };
+                if platform.total() > 0.0 {
+                    platform.median()
+                } else {
+                    f64::from(r.rating)
+                }
             }
         };
         let distance = (f64::from(r.rating) - median).abs();
-        let fresh = first_review || new_account;
         let class = match r.rating {
             5 if fresh && (distance >= d.min_distance || new_account) => Some(Direction::Inflate),
             1 if fresh && distance >= d.min_distance => Some(Direction::Attack),
             _ => None,
         };
-        let star = usize::from(r.rating.clamp(1, 5)) - 1;
-        m.weight[star] += 1.0;
         self.platform.add_to(0, self.span, ts, 1);
-        self.platform_stars.add_to(star, self.span, ts, 1);
         if let Some(c) = class {
             self.platform.add_to(c.series(), self.span, ts, 1);
+        }
+        // Only established reviewers set the yardstick: fresh accounts are the reviews in question.
+        if !fresh {
+            let star = usize::from(r.rating.clamp(1, 5)) - 1;
+            let m = self.sellers.entry(seller_id.into()).or_default();
+            m.decay(ts, tau);
+            m.weight[star] += 1.0;
+            self.platform_stars.add_to(star, self.span, ts, 1);
         }
         let slot = self.last_review.entry(key).or_insert(day);
         *slot = (*slot).max(day);

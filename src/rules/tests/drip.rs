@@ -12,30 +12,40 @@ fn rev(buyer: &str, rating: u8, created: Option<Millis>) -> Review {
     Review { order_id: "o".into(), buyer_id: buyer.into(), rating, buyer_created_at: created }
 }
 
+/// `buyer` reviews another seller first, so that its next review is an established reviewer's.
+fn established(r: &mut Reviewers, cfg: &RatingConfig, buyer: &str, ts: Millis) {
+    r.review(cfg, "elsewhere", &rev(buyer, 4, OLD), ts - D);
+}
+
+/// Established reviewers of seller `s` give `ratings`, all at `ts`.
+fn yardstick(r: &mut Reviewers, cfg: &RatingConfig, ratings: &[u8], ts: Millis) {
+    for (i, rating) in ratings.iter().enumerate() {
+        let buyer = format!("known{i}");
+        established(r, cfg, &buyer, ts);
+        let f = r.review(cfg, "s", &rev(&buyer, *rating, OLD), ts);
+        assert!(!f.first_review && f.class.is_none(), "an established reviewer is never a drip");
+    }
+}
+
 #[test]
 fn a_review_is_classed_by_first_review_age_extremity_and_distance_from_the_sellers_median() {
     let cfg = RatingConfig::default();
     let mut r = Reviewers::new(&cfg.drip);
-    // Seller s: six four-star reviews from old accounts make its own median 4 (on an effective
-    // 5.9 reviews after an hour's decay: past the 5 it needs).
-    for i in 0..6 {
-        let f = r.review(&cfg, "s", &rev(&format!("b{i}"), 4, OLD), T0 + i * H);
-        assert_eq!(f.class, None);
-    }
-    let t = T0 + 7 * H;
+    // Six established reviewers rate s four stars: its median is 4 (an effective 5.99 reviews
+    // an hour later: past the 5 it needs).
+    yardstick(&mut r, &cfg, &[4; 6], T0);
+    let t = T0 + H;
     // One star, first review, 3 below the median: attack class.
     let f = r.review(&cfg, "s", &rev("fresh1", 1, OLD), t);
     assert!(f.first_review && f.seller_median && !f.new_account);
-    assert_eq!(f.median, 4.0);
-    assert_eq!(f.class, Some(Direction::Attack));
+    assert_eq!((f.median, f.class), (4.0, Some(Direction::Attack)));
     // The same buyer again (on another seller): no longer a first review.
     let f = r.review(&cfg, "other", &rev("fresh1", 1, OLD), t + H);
     assert!(!f.first_review);
     assert_eq!(f.class, None, "a returning reviewer's one star is not a drip");
-    // Five stars from a first-time old account, 1 above the median (the one-star did not move it).
+    // Five stars from a first-time old account, 1 above the median: not far enough.
     let f = r.review(&cfg, "s", &rev("fresh2", 5, OLD), t + 2 * H);
-    assert_eq!(f.median, 4.0);
-    assert_eq!(f.class, None);
+    assert_eq!((f.median, f.class), (4.0, None));
     // From an account two days old: inflate class whatever the distance.
     let f = r.review(&cfg, "s", &rev("fresh3", 5, Some(t - 2 * D)), t + 3 * H);
     assert!(f.new_account);
@@ -51,31 +61,29 @@ fn distance_is_measured_from_the_median_before_the_review_and_exactly_one_and_a_
     let mut r = Reviewers::new(&cfg.drip);
     // Three twos and three threes (same instant: no decay): the median is 2.5, and a one-star
     // review is exactly 1.5 from it.
-    for (i, rating) in [2u8, 3, 2, 3, 2, 3].into_iter().enumerate() {
-        r.review(&cfg, "s", &rev(&format!("b{i}"), rating, OLD), T0);
-    }
+    yardstick(&mut r, &cfg, &[2, 3, 2, 3, 2, 3], T0);
     let f = r.review(&cfg, "s", &rev("x", 1, OLD), T0);
     assert_eq!(f.median, 2.5);
     assert_eq!(f.class, Some(Direction::Attack), "1.5 from the median is far");
-    // Now one, three twos, three threes: the median is 2, and a one-star 1 away is not far.
+    // An established reviewer's one-star makes it one, three twos, three threes: the median is 2,
+    // and a first-time one-star 1 away is not far.
+    established(&mut r, &cfg, "k", T0);
+    r.review(&cfg, "s", &rev("k", 1, OLD), T0);
     let f = r.review(&cfg, "s", &rev("y", 1, OLD), T0);
-    assert_eq!(f.median, 2.0);
-    assert_eq!(f.class, None);
+    assert_eq!((f.median, f.class), (2.0, None));
 }
 
 #[test]
-fn a_drip_under_half_the_reviews_does_not_move_the_median_it_is_judged_against() {
+fn fresh_accounts_never_move_the_median_they_are_judged_against() {
     let cfg = RatingConfig::default();
     let mut r = Reviewers::new(&cfg.drip);
-    // Ten fours, then nine first-time one-stars in between more fours: every one is still judged
-    // 3 stars below the honest median (a mean would have sunk towards 2.5 and hidden the later ones).
-    for i in 0..10 {
-        r.review(&cfg, "s", &rev(&format!("b{i}"), 4, OLD), T0);
-    }
-    for i in 0..9 {
-        let f = r.review(&cfg, "s", &rev(&format!("x{i}"), 1, OLD), T0);
+    // Ten established fours, then thirty first-time one-stars, three times as many: every one is
+    // still judged 3 stars below the honest median (a mean, or a median of all reviews, would have
+    // sunk to 1 and hidden the later ones).
+    yardstick(&mut r, &cfg, &[4; 10], T0);
+    for i in 0..30 {
+        let f = r.review(&cfg, "s", &rev(&format!("x{i}"), 1, OLD), T0 + i * H);
         assert_eq!((f.median, f.class), (4.0, Some(Direction::Attack)), "attack review {i}");
-        r.review(&cfg, "s", &rev(&format!("c{i}"), 4, OLD), T0);
     }
 }
 
@@ -84,9 +92,12 @@ fn a_sellers_median_needs_five_reviews_before_it_replaces_the_platforms() {
     let cfg = RatingConfig::default();
     let mut r = Reviewers::new(&cfg.drip);
     for i in 0..20 {
-        r.review(&cfg, "big", &rev(&format!("b{i}"), 5, OLD), T0);
+        let buyer = format!("b{i}");
+        established(&mut r, &cfg, &buyer, T0);
+        r.review(&cfg, "big", &rev(&buyer, 5, OLD), T0);
     }
-    // A new seller's first one-star is judged against the platform's mean of 5.
+    // A new seller's first one-star is judged against the platform's median of 5 (the
+    // "elsewhere" reviews were first reviews: they set no yardstick).
     let f = r.review(&cfg, "new", &rev("x", 1, OLD), T0);
     assert!(!f.seller_median && f.median == 5.0);
     assert_eq!(f.class, Some(Direction::Attack));
