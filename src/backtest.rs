@@ -354,9 +354,10 @@ fn family_rows(base: &[eval::Score], cand: &[eval::Score]) -> Vec<FamilyRow> {
     let delta = |b: Option<f64>, c: Option<f64>| Some(c? - b?);
     (base.iter())
         .filter_map(|b| {
-            let c = cand.iter().find(|c| c.family == b.family)?;
+            // By row name: a scenario row (`rating_manipulation.drip`) shares its family's name.
+            let c = cand.iter().find(|c| c.name() == b.name())?;
             Some(FamilyRow {
-                family: b.family.into(),
+                family: b.name().into(),
                 labelled: b.labelled,
                 baseline: b.into(),
                 candidate: c.into(),
@@ -504,6 +505,27 @@ mod tests {
 
     fn cfg(toml: &str) -> Config {
         Config::from_toml(toml).unwrap()
+    }
+
+    #[test]
+    fn a_scenario_row_is_compared_with_the_same_scenario_not_with_its_family() {
+        let row = |scenario: Option<&str>, caught: usize| eval::Score {
+            family: "rating_manipulation",
+            scenario: scenario.map(String::from),
+            labelled: 10,
+            caught,
+            honest: 100,
+            honest_flagged: 0,
+            flagged: caught,
+            flagged_labelled: caught,
+            median_delay_ms: None,
+        };
+        let drip = Some("rating_manipulation.drip");
+        let rows = family_rows(&[row(None, 10), row(drip, 4)], &[row(None, 9), row(drip, 8)]);
+        let names: Vec<&str> = rows.iter().map(|r| r.family.as_str()).collect();
+        assert_eq!(names, ["rating_manipulation", "rating_manipulation.drip"]);
+        assert_eq!(rows[1].recall_delta.map(|d| (d * 10.0).round()), Some(4.0), "0.4 → 0.8");
+        assert_eq!(rows[0].recall_delta.map(|d| (d * 10.0).round()), Some(-1.0));
     }
 
     #[test]

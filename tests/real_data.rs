@@ -228,8 +228,8 @@ fn olist_replays_with_no_rejects() {
     // No buyer has three parcels from one seller in the whole sample, and every delivery has its
     // carrier hand-off scan: a false_transactions alert here would come from the conversion.
     assert!(!rules.keys().any(|r| r.starts_with("false_transactions")), "conversion artefact: {rules:?}");
-    // Olist's reviews look honest (README, Real data: the one seller the drip signal flags is
-    // judged there): the signal must stay at or under 1 % of sellers.
+    // Olist's reviews look honest (README, Real data, judges them): the drip signal must stay at
+    // or under 1 % of sellers (it flags none; the closest seller is at a chance of 1e-3).
     let drip = rules.get("rating_manipulation.drip").map_or(0, |(_, s)| s.len());
     assert!(drip * 100 <= conv.sellers.len(), "drip flags {drip} of {} sellers", conv.sellers.len());
     // For review: every alert as a JSON line.

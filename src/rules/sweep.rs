@@ -69,6 +69,8 @@ pub(super) fn windows(p: &Plan, cfg: &Config) -> Vec<(&'static str, String)> {
         ("state.listing_retention_hours", p.listing_ms.to_string()),
         ("standing.window_days", p.standing_ms.to_string()),
         ("fake_shipment.window_hours", format!("{:?}", p.fake_shipment)),
+        // Named first: the generic entry below holds it too, and the first difference is reported.
+        ("rating_manipulation.drip.window_days", cfg.rating_manipulation.drip.window_days.to_string()),
         ("rating_manipulation windows", format!("{:?}", p.rating)),
         ("shipping_fee_inflation.window_hours", p.shipping_fee_ms.to_string()),
         ("false_transactions windows", format!("{:?}", p.false_transactions)),

@@ -233,6 +233,17 @@ fn the_signal_can_be_switched_off_and_its_thresholds_tuned() {
     }
     bought(&mut k);
     assert_eq!(k.rules_for("d"), ["rating_manipulation.drip"], "on, the same input alerts");
+    assert!(!k.alerts[0].shadow);
+    // In shadow mode it alerts all the same, marked as such (kept out of the feed by the sink).
+    let mut cfg = only("rating_manipulation");
+    cfg.alerts.shadow = vec!["rating_manipulation.drip".into()];
+    let mut k = Kit::with(cfg);
+    for i in 0..200 {
+        k.push(review(&format!("h{}", i % 40), T0 + i * 60_000, &format!("o{i}"), &format!("b{i}"), 4, OLD));
+    }
+    bought(&mut k);
+    assert_eq!(k.rules_for("d"), ["rating_manipulation.drip"]);
+    assert!(k.alerts[0].shadow);
     let mut cfg = only("rating_manipulation");
     cfg.rating_manipulation.drip.min_suspicious = 11;
     assert!(cfg.validate().is_ok());
@@ -257,4 +268,38 @@ fn the_buyer_history_costs_tens_of_bytes_a_buyer_and_forgets_buyers_after_histor
     // …and their next review is a first review again.
     let f = r.review(&cfg, "s", &rev("buyer-7", 1, OLD), T0 + 367 * D + D);
     assert!(f.first_review);
+}
+
+#[test]
+fn thresholds_reload_hot_and_window_lengths_are_refused_by_name() {
+    let base = only("rating_manipulation");
+    let mut k = Kit::with(base.clone());
+    let honest = |k: &mut Kit, from: i64| {
+        for i in from..from + 200 {
+            k.push(review(&format!("h{}", i % 40), T0 + i * 60_000, &format!("o{i}"), &format!("b{i}"), 4, OLD));
+        }
+    };
+    honest(&mut k, 0);
+    // A stricter count, reloaded while running: six bought reviews no longer alert…
+    let mut strict = base.clone();
+    strict.rating_manipulation.drip.min_suspicious = 7;
+    k.engine().reload(&strict).unwrap();
+    for i in 0..6 {
+        k.push(review("d", T0 + D + i * 12 * H, &format!("f{i}"), &format!("f{i}"), 5, Some(T0)));
+    }
+    assert!(k.rules_for("d").is_empty(), "six is under the reloaded seven");
+    // …and the seventh does, with the state kept across the reload.
+    k.push(review("d", T0 + 5 * D, "f6", "f6", 5, Some(T0 + 4 * D)));
+    assert_eq!(k.rules_for("d"), ["rating_manipulation.drip"]);
+    assert_eq!(k.alerts[0].evidence["thresholds"]["min_suspicious"], 7);
+    // Window lengths bucket the state: a reload that changes one is refused, naming the key.
+    for change in [
+        |c: &mut Config| c.rating_manipulation.drip.window_days = 14.0,
+        |c: &mut Config| c.rating_manipulation.drip.history_days = 30.0,
+    ] {
+        let mut next = base.clone();
+        change(&mut next);
+        let err = k.engine().reload(&next).unwrap_err().to_string();
+        assert!(err.contains("rating_manipulation.drip."), "{err}");
+    }
 }
