@@ -10,7 +10,8 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use sellerguard::config::Config;
 use sellerguard::decode::{decode, Body, DecodeLimits, Event};
-use sellerguard::engine::{Engine, Step};
+use sellerguard::driver::Driver;
+use sellerguard::engine::Step;
 use sellerguard::gen::{generate, GenConfig};
 use sellerguard::rules::FAMILIES;
 use sellerguard::window::{Counter, RateWindow, Span, WindowedMedian};
@@ -32,19 +33,14 @@ fn decoded(lines: &[String]) -> Vec<Event> {
 /// The engine owns what it is given (as it owns what the decoder hands it), so callers clone the
 /// input outside the measurement: copying 100 k events is not the engine's work.
 fn run_engine(cfg: &Config, events: Vec<Event>) -> usize {
-    let mut engine = Engine::<u64>::new(cfg).expect("valid config");
-    let mut step = Step::default();
+    let mut driver = Driver::new(cfg).expect("valid config");
     let mut alerts = 0usize;
-    for (i, ev) in events.into_iter().enumerate() {
-        engine.push(0, ev, i as u64, &mut step);
-        alerts += step.alerts.len();
-        step.alerts.clear();
-        step.done.clear();
-        step.causes.clear();
-        step.standing.clear();
+    let mut count = |step: &mut Step<u64>| alerts += step.alerts.len();
+    for ev in events {
+        driver.event(ev, &mut count);
     }
-    engine.flush(&mut step);
-    alerts + step.alerts.len()
+    driver.finish(&mut count);
+    alerts
 }
 
 fn core(c: &mut Criterion) {
@@ -61,20 +57,15 @@ fn core(c: &mut Criterion) {
     });
     g.bench_function("decode+engine", |b| {
         b.iter_batched(
-            || Engine::<u64>::new(&cfg).expect("default config is valid"),
-            |mut engine| {
-                let mut step = Step::default();
-                for (i, l) in lines.iter().enumerate() {
-                    if let Ok(ev) = decode(l.as_bytes(), &limits) {
-                        engine.push(0, ev, i as u64, &mut step);
-                        step.alerts.clear();
-                        step.done.clear();
-                        step.causes.clear();
-                        step.standing.clear();
-                    }
+            || Driver::new(&cfg).expect("default config is valid"),
+            |mut driver| {
+                let mut alerts = 0usize;
+                let mut count = |step: &mut Step<u64>| alerts += step.alerts.len();
+                for l in &lines {
+                    driver.line(l.as_bytes(), &mut count);
                 }
-                engine.flush(&mut step);
-                step.alerts.len()
+                driver.finish(&mut count);
+                alerts
             },
             BatchSize::LargeInput,
         )
@@ -184,23 +175,17 @@ fn sellers(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter_batched(
                 || {
-                    let mut e = Engine::<u64>::new(&cfg).expect("valid");
-                    let mut step = Step::default();
-                    for (i, ev) in warm.iter().enumerate() {
-                        e.push(0, ev.clone(), i as u64, &mut step);
+                    let mut d = Driver::new(&cfg).expect("valid");
+                    for ev in &warm {
+                        d.event(ev.clone(), &mut |_| {});
                     }
-                    (e, events.clone())
+                    (d, events.clone())
                 },
-                |(mut engine, events)| {
-                    let mut step = Step::default();
-                    for (i, ev) in events.into_iter().enumerate() {
-                        engine.push(0, ev, i as u64, &mut step);
-                        step.alerts.clear();
-                        step.done.clear();
-                        step.causes.clear();
-                        step.standing.clear();
+                |(mut driver, events)| {
+                    for ev in events {
+                        driver.event(ev, &mut |_| {});
                     }
-                    engine.sellers_tracked()
+                    driver.engine().sellers_tracked()
                 },
                 BatchSize::LargeInput,
             )

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use sellerguard::config::Config;
 use sellerguard::decode::{decode, Body, DecodeLimits, Event};
-use sellerguard::engine::{Engine, Step};
+use sellerguard::driver::Driver;
 use sellerguard::gen::{generate, GenConfig};
 
 struct Counting;
@@ -66,24 +66,20 @@ fn quiet(n: usize, t0: i64) -> impl Iterator<Item = Event> {
 /// events. Events 1 ms apart all sit within the 5-minute allowed lateness, so without it the
 /// buffer's spare capacity (set by event rate × lateness, not by sellers) would be counted too.
 fn bytes_per_seller(cfg: &Config, events: impl Iterator<Item = Event>, drain_every: Option<usize>) -> (f64, usize) {
+    // Built before counting: the driver's intake registers its Prometheus counters, which are
+    // not per-seller state (the engine's own empty tables are a few hundred bytes).
+    let mut driver = Driver::new(cfg).expect("valid config");
     let before = live();
-    let mut engine = Engine::<u64>::new(cfg).expect("valid config");
-    let mut step = Step::default();
     for (i, ev) in events.enumerate() {
-        engine.push(0, ev, i as u64, &mut step);
+        driver.event(ev, &mut |_| {});
         if drain_every.is_some_and(|k| (i + 1) % k == 0) {
-            engine.flush(&mut step);
+            driver.finish(&mut |_| {});
         }
-        step.alerts.clear();
-        step.done.clear();
-        step.causes.clear();
-        step.standing.clear();
     }
-    engine.flush(&mut step);
-    drop(step);
-    let n = engine.sellers_tracked();
+    driver.finish(&mut |_| {});
+    let n = driver.engine().sellers_tracked();
     let per = (live() - before) as f64 / n as f64;
-    drop(engine);
+    drop(driver);
     (per, n)
 }
 

@@ -1,11 +1,12 @@
 //! The engine alone over the `core` benchmark's traffic, for a profiler (callgrind, perf): the
 //! events are decoded first, then moved through a fresh engine, so a profile of `Engine::push`
-//! shows the engine's own cost. `cargo run --release --example profile_engine -- [events] [rounds]`,
+//! shows the engine's own cost (through the [`Driver`], as every caller but the service drives it). `cargo run --release --example profile_engine -- [events] [rounds]`,
 //! e.g. `valgrind --tool=callgrind target/release/examples/profile_engine 100000 1`.
 
 use sellerguard::config::Config;
 use sellerguard::decode::{decode, DecodeLimits};
-use sellerguard::engine::{Engine, Step};
+use sellerguard::driver::Driver;
+use sellerguard::engine::Step;
 use sellerguard::gen::{generate, GenConfig};
 
 fn main() {
@@ -32,18 +33,12 @@ fn main() {
     for _ in 0..rounds {
         let batch = events.clone();
         let started = std::time::Instant::now();
-        let mut engine = Engine::<u64>::new(&cfg).expect("default config is valid");
-        let mut step = Step::default();
-        for (i, ev) in batch.into_iter().enumerate() {
-            engine.push(0, ev, i as u64, &mut step);
-            alerts += step.alerts.len();
-            step.alerts.clear();
-            step.done.clear();
-            step.causes.clear();
-            step.standing.clear();
+        let mut driver = Driver::new(&cfg).expect("default config is valid");
+        let mut count = |step: &mut Step<u64>| alerts += step.alerts.len();
+        for ev in batch {
+            driver.event(ev, &mut count);
         }
-        engine.flush(&mut step);
-        alerts += step.alerts.len();
+        driver.finish(&mut count);
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
             "{} events in {:.1} ms: {:.2} M events/s",

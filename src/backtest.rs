@@ -11,18 +11,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{is_secret, Config, ConfigError};
-use crate::decode::DecodeLimits;
-use crate::engine::{Engine, Step};
+use crate::driver::{for_each_line, Driver};
+use crate::engine::Step;
 use crate::eval::{self, Flag, Outcome, ScoreError};
 use crate::gen::Label;
-use crate::intake::Intake;
-use crate::telemetry::{Metrics, RULES};
+use crate::telemetry::RULES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BacktestError {
@@ -166,78 +164,46 @@ pub fn run(opts: &Options) -> Result<Report, BacktestError> {
 
 /// The engine under one config, fed line by line.
 struct Side {
-    engine: Engine<u64>,
-    intake: Intake,
-    step: Step<u64>,
+    driver: Driver,
     /// Alert ids per rule, in emission order.
     ids: BTreeMap<String, Vec<String>>,
     /// Shadow-mode alerts per rule (also in `ids`).
     shadow: BTreeMap<String, u64>,
     flags: Vec<Flag>,
-    /// Sellers of accepted events: the honest ones are the denominator of "honest flagged".
-    sellers: BTreeSet<String>,
     bad_alert: Option<ScoreError>,
 }
 
 impl Side {
-    fn new(cfg: &Config) -> Result<Side, ConfigError> {
+    fn new(cfg: &Config, role: &'static str) -> Result<Side, ConfigError> {
         Ok(Side {
-            engine: Engine::new(cfg)?,
-            intake: Intake::new(
-                DecodeLimits::from_config(&cfg.input),
-                Metrics::new(),
-                Duration::from_millis(cfg.service.error_log_interval_ms),
-            ),
-            step: Step::default(),
+            driver: Driver::new(cfg)?.role(role).track_sellers(),
             ids: BTreeMap::new(),
             shadow: BTreeMap::new(),
             flags: Vec::new(),
-            sellers: BTreeSet::new(),
             bad_alert: None,
         })
     }
 
-    /// One input line, as `replay` takes it: decoded, bounded in event time, pushed.
-    fn push(&mut self, line: &[u8], n: u64, role: &str) {
-        let engine = &mut self.engine;
-        if let Ok(ev) = self.intake.take_admitted(line, || format!("{role} line {n}"), |ev| engine.admit(ev)) {
-            if !self.sellers.contains(&*ev.seller_id) {
-                self.sellers.insert(ev.seller_id.to_string());
-            }
-            engine.push(0, ev, n, &mut self.step);
-            self.collect();
-        }
+    /// One input line, as `replay` takes it.
+    fn push(&mut self, line: &[u8]) {
+        let (ids, shadow, flags, bad) = (&mut self.ids, &mut self.shadow, &mut self.flags, &mut self.bad_alert);
+        self.driver.line(line, &mut |step| collect(step, ids, shadow, flags, bad));
     }
 
     fn flush(&mut self) {
-        self.engine.flush(&mut self.step);
-        self.collect();
-    }
-
-    fn collect(&mut self) {
-        for a in self.step.alerts.drain(..) {
-            match Flag::of(&a) {
-                Ok(f) => self.flags.push(f),
-                Err(e) => self.bad_alert = Some(e),
-            }
-            if a.shadow {
-                *self.shadow.entry(a.rule.clone()).or_default() += 1;
-            }
-            self.ids.entry(a.rule).or_default().push(a.alert_id);
-        }
-        self.step.done.clear();
-        self.step.causes.clear();
-        self.step.standing.clear();
+        let (ids, shadow, flags, bad) = (&mut self.ids, &mut self.shadow, &mut self.flags, &mut self.bad_alert);
+        self.driver.finish(&mut |step| collect(step, ids, shadow, flags, bad));
     }
 
     fn summary(&self, config: &str) -> SideSummary {
+        let (engine, intake) = (self.driver.engine(), self.driver.intake());
         SideSummary {
             config: config.into(),
-            config_version: self.engine.config_version().into(),
-            accepted: self.intake.accepted_total(),
-            rejected: self.intake.rejected_total(),
-            rejected_by_reason: self.intake.rejected.iter().map(|(r, n)| (r.as_str().into(), *n)).collect(),
-            late: self.engine.stats.late,
+            config_version: engine.config_version().into(),
+            accepted: intake.accepted_total(),
+            rejected: intake.rejected_total(),
+            rejected_by_reason: intake.rejected.iter().map(|(r, n)| (r.as_str().into(), *n)).collect(),
+            late: engine.stats.late,
             alerts: self.ids.values().map(|v| v.len() as u64).sum(),
         }
     }
@@ -247,10 +213,30 @@ impl Side {
         Outcome {
             flags: std::mem::take(&mut self.flags),
             labels: labels.to_vec(),
-            sellers: std::mem::take(&mut self.sellers),
-            events: self.intake.accepted_total(),
-            rejected: self.intake.rejected_total(),
+            sellers: self.driver.take_sellers(),
+            events: self.driver.intake().accepted_total(),
+            rejected: self.driver.intake().rejected_total(),
         }
+    }
+}
+
+/// A step's alerts: their ids by rule, shadow counts, and flags for scoring.
+fn collect(
+    step: &mut Step<u64>,
+    ids: &mut BTreeMap<String, Vec<String>>,
+    shadow: &mut BTreeMap<String, u64>,
+    flags: &mut Vec<Flag>,
+    bad_alert: &mut Option<ScoreError>,
+) {
+    for a in step.alerts.drain(..) {
+        match Flag::of(&a) {
+            Ok(f) => flags.push(f),
+            Err(e) => *bad_alert = Some(e),
+        }
+        if a.shadow {
+            *shadow.entry(a.rule.clone()).or_default() += 1;
+        }
+        ids.entry(a.rule).or_default().push(a.alert_id);
     }
 }
 
@@ -264,23 +250,15 @@ pub fn compare(
     labels: Option<(String, Vec<Label>)>,
 ) -> Result<Report, BacktestError> {
     let side = |role: &'static str, n: &Named| {
-        Side::new(&n.config).map_err(|error| BacktestError::Config { role, path: n.source.clone(), error })
+        Side::new(&n.config, role).map_err(|error| BacktestError::Config { role, path: n.source.clone(), error })
     };
     let (mut base, mut cand) = (side("baseline", baseline)?, side("candidate", candidate)?);
-    let (mut lines, mut buf) = (0u64, Vec::with_capacity(1024));
-    loop {
-        buf.clear();
-        let read = input.read_until(b'\n', &mut buf);
-        if read.map_err(|error| BacktestError::Input { path: input_name.into(), error })? == 0 {
-            break;
-        }
-        lines += 1;
-        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-            buf.pop();
-        }
-        base.push(&buf, lines, "baseline");
-        cand.push(&buf, lines, "candidate");
-    }
+    for_each_line(&mut input, |line| {
+        base.push(line);
+        cand.push(line);
+    })
+    .map_err(|error| BacktestError::Input { path: input_name.into(), error })?;
+    let lines = base.driver.lines();
     base.flush();
     cand.flush();
     for s in [&mut base, &mut cand] {
@@ -556,8 +534,8 @@ mod tests {
         let report = Report {
             input: "x".into(),
             lines: 0,
-            baseline: Side::new(&b).unwrap().summary("b"),
-            candidate: Side::new(&c).unwrap().summary("c"),
+            baseline: Side::new(&b, "baseline").unwrap().summary("b"),
+            candidate: Side::new(&c, "candidate").unwrap().summary("c"),
             config_diff: d,
             rules: vec![],
             total: RuleRow::default(),

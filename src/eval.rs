@@ -11,8 +11,9 @@ use std::path::Path;
 
 use crate::alert::Alert;
 use crate::config::{Config, EvalConfig};
-use crate::decode::{decode, DecodeLimits, Millis};
-use crate::engine::{Engine, Step};
+use crate::decode::Millis;
+use crate::driver::Driver;
+use crate::engine::Step;
 use crate::gen::{generate, GenConfig, Label};
 
 pub use crate::rules::FAMILIES;
@@ -253,40 +254,24 @@ pub fn least_delay(family: &str, cfg: &Config) -> String {
 
 /// Runs the engine over JSON lines handed to `feed`, collecting the alerts as [`Flag`]s.
 fn run_engine(cfg: &Config, feed: impl FnOnce(&mut dyn FnMut(&[u8])) -> anyhow::Result<()>) -> anyhow::Result<Outcome> {
-    let mut engine: Engine<u64> = Engine::new(cfg)?;
-    let limits = DecodeLimits::from_config(&cfg.input);
-    let mut out = Outcome::default();
-    let mut step = Step::default();
-    let mut bad_alert = None;
-    let mut take = |step: &mut Step<u64>, flags: &mut Vec<Flag>| {
-        for a in step.alerts.drain(..) {
-            match Flag::of(&a) {
+    let mut driver = Driver::new(cfg)?.track_sellers();
+    let (mut flags, mut bad_alert) = (Vec::new(), None);
+    let mut take = |step: &mut Step<u64>| {
+        for a in &step.alerts {
+            match Flag::of(a) {
                 Ok(f) => flags.push(f),
                 Err(e) => bad_alert = Some(e),
             }
         }
-        step.done.clear();
-        step.causes.clear();
     };
-    let (mut events, mut rejected, mut sellers, mut flags) = (0u64, 0u64, BTreeSet::new(), Vec::new());
-    feed(&mut |line: &[u8]| match decode(line, &limits) {
-        Ok(ev) => {
-            events += 1;
-            if !sellers.contains(&*ev.seller_id) {
-                sellers.insert(ev.seller_id.to_string());
-            }
-            engine.push(0, ev, events, &mut step);
-            take(&mut step, &mut flags);
-        }
-        Err(_) => rejected += 1,
-    })?;
-    engine.flush(&mut step);
-    take(&mut step, &mut flags);
+    feed(&mut |line: &[u8]| driver.line(line, &mut take))?;
+    driver.finish(&mut take);
     if let Some(e) = bad_alert {
         return Err(anyhow::Error::from(e).context("an alert's event_time"));
     }
-    (out.events, out.rejected, out.sellers, out.flags) = (events, rejected, sellers, flags);
-    Ok(out)
+    let intake = driver.intake();
+    let (events, rejected) = (intake.accepted_total(), intake.rejected_total());
+    Ok(Outcome { flags, labels: Vec::new(), sellers: driver.take_sellers(), events, rejected })
 }
 
 /// Generates traffic with `gen` and runs the engine over it.

@@ -8,7 +8,8 @@
 //! | [`decode`] | bytes → validated [`decode::Event`] (event contract v1), or a counted reject reason |
 //! | [`window`] | event-time machinery shared by all rules: ordering/watermark, sliding counts, quantile sketches, timers |
 //! | [`rules`] | per-seller state and one file per rule family; emits [`alert::Alert`]s |
-//! | [`engine`] | sequencer + rules: the synchronous core driven by `run`, `replay`, tests and benches |
+//! | [`engine`] | sequencer + rules: the synchronous core driven by `run` and by the [`driver`] |
+//! | [`driver`] | input lines in, steps out: the one loop `replay`, `eval`, `backtest`, benches and tests drive the engine with |
 //! | [`sink`] | alerts and dead letters to Kafka |
 //! | [`alert`] | alert contract v1, deterministic ids |
 //! | [`check`] | `check-config`: builds the Kafka clients from a config (TLS/SASL included) without sending |
@@ -25,6 +26,7 @@ pub mod check;
 pub mod config;
 pub mod decode;
 pub mod demo;
+pub mod driver;
 pub mod engine;
 pub mod eval;
 pub mod gen;

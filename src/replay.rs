@@ -8,11 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::alert::Alert;
 use crate::config::Config;
-use crate::decode::DecodeLimits;
-use crate::engine::{Engine, Step};
-use crate::intake::Intake;
+use crate::driver::{for_each_line, Driver};
+use crate::engine::Step;
 use crate::rules::standing::Standing;
-use crate::telemetry::Metrics;
 
 #[derive(Debug, Default, Clone)]
 pub struct ReplaySummary {
@@ -77,45 +75,22 @@ pub enum Output<'a> {
 /// Replays `input`, calling `on_output` for each alert and standing record in output order.
 pub fn replay(cfg: &Config, input: impl BufRead, mut on_output: impl FnMut(Output)) -> anyhow::Result<ReplaySummary> {
     let started = Instant::now();
-    let mut engine: Engine<u64> = Engine::new(cfg)?;
-    let mut intake = Intake::new(
-        DecodeLimits::from_config(&cfg.input),
-        Metrics::new(),
-        Duration::from_millis(cfg.service.error_log_interval_ms),
-    );
+    let mut driver = Driver::new(cfg)?;
     let mut summary = ReplaySummary::default();
-    let mut step = Step::default();
-    let mut emit = |step: &mut Step<u64>, summary: &mut ReplaySummary| {
-        for a in step.alerts.drain(..) {
+    let mut emit = |step: &mut Step<u64>| {
+        for a in &step.alerts {
             *summary.alerts.entry(a.rule.clone()).or_default() += 1;
-            on_output(Output::Alert(&a));
+            on_output(Output::Alert(a));
         }
-        for s in step.standing.drain(..) {
+        for s in &step.standing {
             summary.standing_updates += 1;
-            on_output(Output::Standing(&s));
+            on_output(Output::Standing(s));
         }
-        step.done.clear();
-        step.causes.clear();
     };
-    let mut input = input;
-    let mut buf = Vec::with_capacity(1024);
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        summary.lines += 1;
-        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-            buf.pop();
-        }
-        let line = summary.lines;
-        if let Ok(ev) = intake.take_admitted(&buf, || format!("line {line}"), |ev| engine.admit(ev)) {
-            engine.push(0, ev, line, &mut step);
-            emit(&mut step, &mut summary);
-        }
-    }
-    engine.flush(&mut step);
-    emit(&mut step, &mut summary);
+    for_each_line(input, |line| driver.line(line, &mut emit))?;
+    driver.finish(&mut emit);
+    let (intake, engine) = (driver.intake(), driver.engine());
+    summary.lines = driver.lines();
     summary.accepted = intake.accepted.iter().map(|(t, n)| (t.as_str().to_string(), *n)).collect();
     summary.rejected = intake.rejected.iter().map(|(r, n)| (r.as_str().to_string(), *n)).collect();
     summary.late = engine.stats.late;

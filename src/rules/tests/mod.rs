@@ -14,7 +14,8 @@ mod standing;
 use crate::alert::Alert;
 use crate::config::Config;
 use crate::decode::*;
-use crate::engine::{Engine, Step};
+use crate::driver::Driver;
+use crate::engine::Engine;
 
 pub const T0: Millis = 1_767_571_200_000; // 2026-01-05T00:00:00Z
 pub const H: Millis = HOUR_MS;
@@ -45,7 +46,7 @@ pub fn only_lines(family: &str) -> Config {
 }
 
 pub struct Kit {
-    engine: Engine<u64>,
+    driver: Driver,
     n: u64,
     pub alerts: Vec<Alert>,
     pub standing: Vec<crate::rules::standing::Standing>,
@@ -58,12 +59,8 @@ impl Kit {
     }
 
     pub fn with(cfg: Config) -> Self {
-        Kit {
-            engine: Engine::new(&cfg).unwrap().with_clock(Box::new(|| 0)),
-            n: 0,
-            alerts: Vec::new(),
-            standing: Vec::new(),
-        }
+        let engine = Engine::new(&cfg).unwrap().with_clock(Box::new(|| 0));
+        Kit { driver: Driver::with_engine(engine, &cfg), n: 0, alerts: Vec::new(), standing: Vec::new() }
     }
 
     pub fn push(&mut self, mut ev: Event) {
@@ -71,22 +68,24 @@ impl Kit {
         if ev.event_id.is_empty() {
             ev.event_id = format!("e{:06}", self.n).into();
         }
-        let mut step = Step::default();
-        self.engine.push(0, ev, self.n, &mut step);
-        self.alerts.extend(step.alerts);
-        self.standing.extend(step.standing);
+        let (alerts, standing) = (&mut self.alerts, &mut self.standing);
+        self.driver.event(ev, &mut |step| {
+            alerts.append(&mut step.alerts);
+            standing.append(&mut step.standing);
+        });
     }
 
     pub fn finish(&mut self) -> &[Alert] {
-        let mut step = Step::default();
-        self.engine.flush(&mut step);
-        self.alerts.extend(step.alerts);
-        self.standing.extend(step.standing);
+        let (alerts, standing) = (&mut self.alerts, &mut self.standing);
+        self.driver.finish(&mut |step| {
+            alerts.append(&mut step.alerts);
+            standing.append(&mut step.standing);
+        });
         &self.alerts
     }
 
     pub fn engine(&mut self) -> &mut Engine<u64> {
-        &mut self.engine
+        self.driver.engine_mut()
     }
 
     pub fn rules_for(&mut self, seller: &str) -> Vec<String> {
