@@ -86,7 +86,8 @@ pub struct Alert {
     /// RFC 3339 event time of the event (or timer) that completed the evidence.
     #[schemars(extend("format" = "date-time"))]
     pub event_time: String,
-    /// RFC 3339 wall-clock time of detection.
+    /// RFC 3339 time of detection: the wall clock in the service; in `replay`, `eval` and `backtest`
+    /// (time from the data) the newest event time seen.
     #[schemars(extend("format" = "date-time"))]
     pub detected_at: String,
     pub evidence: serde_json::Value,

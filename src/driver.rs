@@ -12,6 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::decode::{DecodeLimits, Event};
 use crate::engine::{Engine, Step};
 use crate::intake::Intake;
+use crate::rules::snooze::Snoozes;
 use crate::telemetry::Metrics;
 
 /// The engine behind an intake, fed one line or event at a time. Each event's token is its input
@@ -29,7 +30,7 @@ pub struct Driver {
 
 impl Driver {
     pub fn new(cfg: &Config) -> Result<Driver, ConfigError> {
-        Ok(Driver::with_engine(Engine::new(cfg)?, cfg))
+        Ok(Driver::with_engine(Engine::new(cfg, Snoozes::for_config(cfg)?)?, cfg))
     }
 
     /// Drives an engine built by the caller (a test clock, say).
@@ -133,5 +134,55 @@ pub fn for_each_line(mut input: impl BufRead, mut f: impl FnMut(&[u8])) -> std::
             return Ok(());
         }
         f(&buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `replay` of a stream dated 2099 admits what a stream dated 2026 does, and stamps alerts
+    /// with the data's time: nothing depends on the day it runs.
+    #[test]
+    fn time_comes_from_the_data_not_the_day_it_runs() {
+        let lines = |t0: i64| -> Vec<String> {
+            let mut v: Vec<String> = (0..12)
+                .map(|i| {
+                    let (o, ts) = (format!("o{i}"), t0 + i * 60_000);
+                    format!(
+                        r#"{{"event_id":"p{i}","type":"order_placed","seller_id":"s","ts":{ts},"order_id":"{o}","listing_id":"l","buyer_id":"b{i}","category":"toys","price":10.0,"quantity":1,"shipping_fee":1.0,"shipping_method":"standard","destination_country":"AU","weight_grams":400,"promised_dispatch_hours":1}}"#
+                    )
+                })
+                .collect();
+            // Nothing ships: late_dispatch alerts once the promised hour has passed in event time.
+            v.push(format!(
+                r#"{{"event_id":"x","type":"seller_reply","seller_id":"s","ts":{},"conversation_id":"c"}}"#,
+                t0 + 30 * 86_400_000
+            ));
+            // A broken clock 40 years ahead is still refused.
+            v.push(format!(
+                r#"{{"event_id":"y","type":"seller_reply","seller_id":"s","ts":{},"conversation_id":"c"}}"#,
+                t0 + 40 * 365 * 86_400_000
+            ));
+            v
+        };
+        let run = |t0: i64| {
+            let mut d = Driver::new(&Config::default()).unwrap();
+            let mut alerts = Vec::new();
+            for l in lines(t0) {
+                d.line(l.as_bytes(), &mut |s| alerts.append(&mut s.alerts));
+            }
+            d.finish(&mut |s| alerts.append(&mut s.alerts));
+            (alerts, d.intake().accepted_total(), d.intake().rejected_total())
+        };
+        let (t2026, t2099) = (1_767_571_200_000, 4_070_908_800_000);
+        let (a, accepted, rejected) = run(t2026);
+        let (b, accepted_b, rejected_b) = run(t2099);
+        assert_eq!((accepted, rejected), (13, 1));
+        assert_eq!((accepted_b, rejected_b), (13, 1), "a future-dated file is replayed, not refused");
+        assert!(!a.is_empty() && a.len() == b.len());
+        let year = |s: &str| s[..4].to_string();
+        assert!(a.iter().all(|x| year(&x.detected_at) == "2026"), "{:?}", a[0].detected_at);
+        assert!(b.iter().all(|x| year(&x.detected_at) == "2099"), "{:?}", b[0].detected_at);
     }
 }

@@ -74,26 +74,13 @@ pub struct Engine<T> {
     owned: Option<HashSet<i32>>,
     /// How far ahead of the newest event time seen, and behind the watermark, an event may be.
     time_bounds: (i64, i64),
-    clock: WallClock,
+    /// The wall clock (the service's); `None`: time comes from the data alone (`replay`, `eval`,
+    /// `backtest`), so what they admit and stamp never depends on the day they run.
+    clock: Option<WallClock>,
     /// [`Config::version`] of the config in force: stamped on every alert.
     version: String,
     snoozes: Snoozes,
     pub stats: EngineStats,
-}
-
-fn load_snoozes(cfg: &Config) -> Result<Snoozes, ConfigError> {
-    if cfg.alerts.snooze_file.is_empty() {
-        return Ok(Snoozes::default());
-    }
-    Snoozes::load(&cfg.alerts.snooze_file).map_err(|e| ConfigError::Invalid {
-        key: "alerts.snooze_file".into(),
-        problem: e.to_string(),
-        fix: "correct that line (one JSON object per line: seller_id, rule, until, reason)".into(),
-    })
-}
-
-fn system_clock() -> Millis {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
 }
 
 /// Judge the event if its partition is ours, else let it feed only the cross-seller views.
@@ -106,17 +93,24 @@ fn process(detector: &mut Detector, owned: &Option<HashSet<i32>>, partition: i32
 }
 
 impl<T> Engine<T> {
-    pub fn new(cfg: &Config) -> Result<Self, ConfigError> {
+    /// An engine for `cfg` with the snoozes in force (the caller reads the snooze file:
+    /// [`Snoozes::for_config`]; the engine does no I/O).
+    pub fn new(cfg: &Config, snoozes: Snoozes) -> Result<Self, ConfigError> {
         Ok(Engine {
             detector: Detector::new(cfg)?,
             seq: Sequencer::new(cfg.input.allowed_lateness_ms),
             owned: None,
             time_bounds: (cfg.input.max_event_time_ahead_ms, cfg.input.max_event_time_behind_ms),
-            clock: Box::new(system_clock),
+            clock: None,
             version: cfg.version(),
-            snoozes: load_snoozes(cfg)?,
+            snoozes,
             stats: EngineStats::default(),
         })
+    }
+
+    /// The snoozes in force.
+    pub fn snoozes(&self) -> &Snoozes {
+        &self.snoozes
     }
 
     /// The version of the config in force ([`Config::version`]).
@@ -129,10 +123,10 @@ impl<T> Engine<T> {
         self.detector.config()
     }
 
-    /// Hot reload: rule settings and snoozes from `file`, keeping all state. `[kafka]`,
+    /// Hot reload: rule settings from `file` and the snoozes read with it, keeping all state. `[kafka]`,
     /// `[service]` and `[input]` stay as running (they shape clients and event-time bounds; a
     /// difference is reported as pending a restart). On any error nothing changes.
-    pub fn reload(&mut self, file: &Config) -> Result<Reloaded, ConfigError> {
+    pub fn reload(&mut self, file: &Config, snoozes: Snoozes) -> Result<Reloaded, ConfigError> {
         let running = self.detector.config();
         let mut next = file.clone();
         let mut restart_pending = Vec::new();
@@ -145,17 +139,22 @@ impl<T> Engine<T> {
             )*};
         }
         keep!(kafka, service, input);
-        let snoozes = load_snoozes(&next)?;
         self.detector.reload(&next)?;
         let previous_version = std::mem::replace(&mut self.version, next.version());
         self.snoozes = snoozes;
         Ok(Reloaded { version: self.version.clone(), previous_version, restart_pending, snoozes: self.snoozes.len() })
     }
 
-    /// Replace the wall clock used for `detected_at` (tests).
+    /// A wall clock: for `detected_at` and the "ahead" bound of [`Engine::admit`] (the service
+    /// passes the system clock; tests a fixed one). Without one, time comes from the data.
     pub fn with_clock(mut self, clock: WallClock) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
         self
+    }
+
+    /// Now, for `detected_at`: the wall clock, or without one the newest event time seen.
+    fn now(&self) -> Millis {
+        self.clock.as_ref().map_or(self.seq.max_seen(), |c| c())
     }
 
     pub fn watermark(&self) -> Millis {
@@ -209,17 +208,26 @@ impl<T> Engine<T> {
     /// must not move event time (and fire every timer) for everyone. "Ahead" is measured from the
     /// later of the newest event time seen and the wall clock: a quiet night in a sparse stream, a
     /// lagging partition or a replay of last year's data never looks early, an event from the future
-    /// always does. "Behind" is measured from the watermark: state that old is gone.
+    /// always does. Without a wall clock (time from the data) nothing tells a quiet spell from a
+    /// broken clock but the size of the jump: an event may then lead the stream by as much as state
+    /// reaches back (`input.max_event_time_behind_ms`), and past that it would jump over everything
+    /// the engine holds. "Behind" is measured from the watermark: state that old is gone.
     pub fn admit(&self, ev: &Event) -> Result<(), DecodeError> {
         let (ahead, behind) = self.time_bounds;
-        let reference = self.seq.max_seen().max((self.clock)());
+        let (reference, ahead) = match &self.clock {
+            Some(clock) => (self.seq.max_seen().max(clock()), ahead),
+            None => (self.seq.max_seen(), ahead.max(behind)),
+        };
         let wm = self.seq.watermark();
-        let detail = if ev.ts > reference.saturating_add(ahead) {
-            format!(
-                "`ts` {} is more than {ahead} ms ahead of the stream and the clock ({}; input.max_event_time_ahead_ms)",
-                rfc3339(ev.ts),
-                rfc3339(reference)
-            )
+        let detail = if reference > Millis::MIN && ev.ts > reference.saturating_add(ahead) {
+            let (of, key) = match self.clock {
+                Some(_) => ("the stream and the clock", "input.max_event_time_ahead_ms"),
+                None => (
+                    "the stream (time from the data)",
+                    "input.max_event_time_ahead_ms, widened to input.max_event_time_behind_ms without a wall clock",
+                ),
+            };
+            format!("`ts` {} is more than {ahead} ms ahead of {of} ({}; {key})", rfc3339(ev.ts), rfc3339(reference))
         } else if wm > Millis::MIN && ev.ts < wm.saturating_sub(behind) {
             format!(
                 "`ts` {} is more than {behind} ms behind the watermark ({}; input.max_event_time_behind_ms)",
@@ -293,7 +301,7 @@ impl<T> Engine<T> {
         if step.alerts.len() == start {
             return;
         }
-        let now = rfc3339((self.clock)());
+        let now = rfc3339(self.now());
         let mut i = start;
         while i < step.alerts.len() {
             let a = &mut step.alerts[i];
@@ -323,7 +331,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     fn run(cfg: &Config, events: &[Event]) -> (Vec<Alert>, u64) {
-        let mut e: Engine<usize> = Engine::new(cfg).unwrap().with_clock(Box::new(|| 0));
+        let mut e: Engine<usize> = Engine::new(cfg, Snoozes::default()).unwrap().with_clock(Box::new(|| 0));
         let mut step = Step::default();
         for (i, ev) in events.iter().enumerate() {
             e.push(0, ev.clone(), i, &mut step);
@@ -338,7 +346,7 @@ mod tests {
     #[test]
     fn an_event_stamped_far_ahead_is_refused_and_moves_nothing() {
         let cfg = Config::default();
-        let mut e: Engine<usize> = Engine::new(&cfg).unwrap();
+        let mut e: Engine<usize> = Engine::new(&cfg, Snoozes::default()).unwrap();
         let limits = DecodeLimits::default();
         let ev = |id: &str, ts: i64| {
             let line =
@@ -357,7 +365,7 @@ mod tests {
         assert_eq!(err.reason, RejectReason::EventTimeOutOfBounds);
         assert!(err.detail.contains("input.max_event_time_ahead_ms"), "{err}");
         // Live: with the clock at the stream's time, 50 minutes ahead is within the bound, 2 h is not.
-        let live: Engine<usize> = Engine::new(&cfg).unwrap().with_clock(Box::new(move || t0));
+        let live: Engine<usize> = Engine::new(&cfg, Snoozes::default()).unwrap().with_clock(Box::new(move || t0));
         assert!(live.admit(&ev("c", t0 + 3_000_000)).is_ok());
         assert!(live.admit(&ev("c2", t0 + 7_200_000)).is_err());
         // Far behind the watermark once it exists.

@@ -49,6 +49,19 @@ pub struct SnoozeError {
 }
 
 impl Snoozes {
+    /// The snoozes `cfg` names (`alerts.snooze_file`; none when empty), read from disk: the
+    /// callers of the engine do this, the engine does no I/O.
+    pub fn for_config(cfg: &crate::config::Config) -> Result<Self, crate::config::ConfigError> {
+        if cfg.alerts.snooze_file.is_empty() {
+            return Ok(Snoozes::default());
+        }
+        Snoozes::load(&cfg.alerts.snooze_file).map_err(|e| crate::config::ConfigError::Invalid {
+            key: "alerts.snooze_file".into(),
+            problem: e.to_string(),
+            fix: "correct that line (one JSON object per line: seller_id, rule, until, reason)".into(),
+        })
+    }
+
     pub fn load(path: &str) -> Result<Self, SnoozeError> {
         let text = std::fs::read_to_string(path).map_err(|e| SnoozeError {
             path: path.into(),

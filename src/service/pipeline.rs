@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::decode::{decode, hours_ms, DecodeLimits};
 use crate::engine::{Engine, Step};
 use crate::intake::Intake;
+use crate::rules::snooze::Snoozes;
 use crate::sink::{self, Destination, Record};
 use crate::source::offsets::OffsetTracker;
 use crate::source::{self, Membership, PartitionChange, Probe, Reader};
@@ -112,7 +113,7 @@ impl Pipeline {
                 Duration::from_millis(cfg.service.error_log_interval_ms),
             ),
             limits,
-            engine: Engine::new(cfg)?,
+            engine: Engine::new(cfg, Snoozes::for_config(cfg)?)?.with_clock(Box::new(now_ms)),
             cfg: cfg.clone(),
             metrics,
             progress,
@@ -148,7 +149,7 @@ impl Pipeline {
     /// Hot reload (see [`Engine::reload`]); later rebuilds start from the reloaded settings. The
     /// snooze counts carry over: they are the engine's, and the engine (its state) stays.
     pub fn reload(&mut self, file: &Config) -> Result<crate::engine::Reloaded, crate::config::ConfigError> {
-        let r = self.engine.reload(file)?;
+        let r = self.engine.reload(file, Snoozes::for_config(file)?)?;
         self.cfg = self.engine.config().clone();
         Ok(r)
     }
@@ -244,7 +245,7 @@ impl Pipeline {
             }
         };
         let plan = source::plan(&pos, &owned.iter().copied().collect());
-        let mut engine = Engine::new(&self.cfg)?;
+        let mut engine = Engine::new(&self.cfg, self.engine.snoozes().clone())?.with_clock(Box::new(now_ms));
         engine.set_owned(owned.iter().copied());
         let mut tpl = TopicPartitionList::new();
         self.recover_until.clear();

@@ -283,7 +283,7 @@ fn thresholds_reload_hot_and_window_lengths_are_refused_by_name() {
     // A stricter count, reloaded while running: six bought reviews no longer alert…
     let mut strict = base.clone();
     strict.rating_manipulation.drip.min_suspicious = 7;
-    k.engine().reload(&strict).unwrap();
+    k.reload(&strict).unwrap();
     for i in 0..6 {
         k.push(review("d", T0 + D + i * 12 * H, &format!("f{i}"), &format!("f{i}"), 5, Some(T0)));
     }
@@ -299,7 +299,7 @@ fn thresholds_reload_hot_and_window_lengths_are_refused_by_name() {
     ] {
         let mut next = base.clone();
         change(&mut next);
-        let err = k.engine().reload(&next).unwrap_err().to_string();
+        let err = k.reload(&next).unwrap_err().to_string();
         assert!(err.contains("rating_manipulation.drip."), "{err}");
     }
 }

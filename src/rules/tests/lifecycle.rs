@@ -22,7 +22,7 @@ fn a_reload_applies_new_thresholds_to_the_windows_already_built() {
     k.push(expired("s", T0 + D, "o2"));
     k.finish();
     assert!(k.alerts.is_empty());
-    let r = k.engine().reload(&parcels(3)).expect("a threshold change reloads");
+    let r = k.reload(&parcels(3)).expect("a threshold change reloads");
     assert_eq!(r.previous_version, v1);
     assert_ne!(r.version, v1, "a different config is a different version");
     assert!(r.restart_pending.is_empty());
@@ -51,15 +51,15 @@ fn a_reload_that_changes_a_window_or_is_invalid_is_refused_and_changes_nothing()
     let v1 = k.engine().config_version().to_string();
     let mut longer = parcels(2);
     longer.small_parcel_restriction.window_hours = 1440.0;
-    let err = k.engine().reload(&longer).unwrap_err().to_string();
+    let err = k.reload(&longer).unwrap_err().to_string();
     assert!(err.contains("small_parcel_restriction.window_hours"), "{err}");
     let mut bad = parcels(2);
     bad.alerts.shadow = vec!["no_such_rule".into()];
-    let err = k.engine().reload(&bad).unwrap_err().to_string();
+    let err = k.reload(&bad).unwrap_err().to_string();
     assert!(err.contains("alerts.shadow[0]"), "{err}");
     let mut snoozed = parcels(2);
     snoozed.alerts.snooze_file = "/nonexistent/snoozes.jsonl".into();
-    assert!(k.engine().reload(&snoozed).unwrap_err().to_string().contains("alerts.snooze_file"));
+    assert!(k.reload(&snoozed).unwrap_err().to_string().contains("alerts.snooze_file"));
     assert_eq!(k.engine().config_version(), v1);
     // Still at 3: two disputes do not alert.
     k.push(expired("s", T0, "o1"));
@@ -68,7 +68,7 @@ fn a_reload_that_changes_a_window_or_is_invalid_is_refused_and_changes_nothing()
     // Restart-only sections are kept as running and reported.
     let mut moved = parcels(3);
     moved.kafka.brokers = "elsewhere:9092".into();
-    let r = k.engine().reload(&moved).unwrap();
+    let r = k.reload(&moved).unwrap();
     assert_eq!(r.restart_pending, ["kafka"]);
     assert_eq!(k.engine().config().kafka.brokers, Config::default().kafka.brokers);
 }
@@ -90,7 +90,7 @@ fn shadow_alerts_are_marked_kept_out_of_standing_and_a_rule_goes_live_at_once() 
 
     // Live now: the next dispute alerts although a shadow alert went out a day ago (within the
     // cooldown), and it counts against the seller.
-    k.engine().reload(&parcels(2)).unwrap();
+    k.reload(&parcels(2)).unwrap();
     k.push(expired("s", T0 + 2 * D, "o3"));
     k.finish();
     let live: Vec<_> = k.alerts.iter().filter(|a| !a.shadow).collect();

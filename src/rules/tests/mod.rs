@@ -59,7 +59,8 @@ impl Kit {
     }
 
     pub fn with(cfg: Config) -> Self {
-        let engine = Engine::new(&cfg).unwrap().with_clock(Box::new(|| 0));
+        let snoozes = crate::rules::snooze::Snoozes::for_config(&cfg).unwrap();
+        let engine = Engine::new(&cfg, snoozes).unwrap().with_clock(Box::new(|| 0));
         Kit { driver: Driver::with_engine(engine, &cfg), n: 0, alerts: Vec::new(), standing: Vec::new() }
     }
 
@@ -86,6 +87,12 @@ impl Kit {
 
     pub fn engine(&mut self) -> &mut Engine<u64> {
         self.driver.engine_mut()
+    }
+
+    /// A hot reload as the service does one: the snoozes are read with the config.
+    pub fn reload(&mut self, cfg: &Config) -> Result<crate::engine::Reloaded, crate::config::ConfigError> {
+        let snoozes = crate::rules::snooze::Snoozes::for_config(cfg)?;
+        self.engine().reload(cfg, snoozes)
     }
 
     pub fn rules_for(&mut self, seller: &str) -> Vec<String> {
