@@ -45,6 +45,11 @@ impl Ends {
         self.confirming = None;
     }
 
+    /// Each partition's state ([`IdleTracker::describe`]).
+    pub fn describe(&self) -> String {
+        self.tracker.describe()
+    }
+
     pub fn end_of_partition(&mut self, reader: &Reader, partition: i32) {
         let end = source::fetched_high_watermark(reader, &self.probe.topic, partition);
         self.tracker.reached_end(partition, end, Instant::now());

@@ -524,6 +524,8 @@ impl Pipeline {
                 buffered = self.engine.buffered(),
                 inflight = self.inflight.len(),
                 sellers = self.engine.sellers_tracked(),
+                watermark = %crate::alert::rfc3339(self.engine.watermark().max(0)),
+                partitions = %self.ends.describe(),
                 "progress"
             );
         }

@@ -15,6 +15,8 @@
 //!    of every partition a fetch covered: [`IdleTracker::fetch_reported`]);
 //! 3. the connection to the broker has not dropped since; after a drop the end must be confirmed
 //!    again by the broker, asked after the drop ([`IdleTracker::to_confirm`], [`IdleTracker::confirmed`]);
+//!    a partition that has read nothing for the grace period without an end of partition is put to
+//!    the broker the same way (the end is not always reported: it may have come before a reset);
 //! 4. and all of that has held for the grace period (`service.idle_partition_ms`), counted from the
 //!    end or from the confirmation, so that producers pausing between batches, or resuming one
 //!    partition a moment before another, do not make events late.
@@ -44,6 +46,8 @@ struct Partition {
     /// offset reported with the end of partition (past transaction markers, which are never read).
     position: i64,
     state: State,
+    /// While reading: since when nothing was read or fetched (seen at the first look after).
+    quiet_since: Option<Instant>,
 }
 
 /// What the tracker asks of the sequencer.
@@ -81,8 +85,10 @@ impl IdleTracker {
 
     /// Starts over for a new assignment: each partition is read from `start`.
     pub fn reset(&mut self, starts: impl IntoIterator<Item = (i32, i64)>) {
-        self.partitions =
-            starts.into_iter().map(|(p, s)| (p, Partition { position: s, state: State::Reading })).collect();
+        self.partitions = starts
+            .into_iter()
+            .map(|(p, s)| (p, Partition { position: s, state: State::Reading, quiet_since: None }))
+            .collect();
         self.idle = 0;
     }
 
@@ -104,6 +110,7 @@ impl IdleTracker {
     pub fn delivered(&mut self, partition: i32, offset: i64) {
         let p = self.entry(partition);
         p.position = p.position.max(offset.saturating_add(1));
+        p.quiet_since = None;
         let was_idle = std::mem::replace(&mut p.state, State::Reading) == State::Idle;
         self.idle -= usize::from(was_idle);
     }
@@ -131,6 +138,7 @@ impl IdleTracker {
                     self.idle -= 1;
                 }
                 p.state = State::Reading;
+                p.quiet_since = None;
             }
         }
         t
@@ -173,34 +181,61 @@ impl IdleTracker {
         }
         for (id, end) in ends {
             let (Some(p), Some(end)) = (self.partitions.get_mut(id), end) else { continue };
-            if !matches!(p.state, State::AtEnd { confirmed: false, .. }) {
+            // Only a question asked since the partition needed one answers it.
+            if !matches!(p.state, State::AtEnd { confirmed: false, since } if asked.asked_at >= since) {
                 continue;
             }
-            p.state = if *end <= p.position {
-                State::AtEnd { since: asked.asked_at, confirmed: true }
+            if *end <= p.position {
+                p.state = State::AtEnd { since: asked.asked_at, confirmed: true };
             } else {
-                State::Reading
-            };
+                (p.state, p.quiet_since) = (State::Reading, None);
+            }
         }
     }
 
     /// Partitions that have been confirmed at their end for the grace period: idle from now on.
+    /// A partition that has read nothing for the grace period without reaching its end (its end
+    /// of partition never came, or came before a reset) is put to the broker like one after a
+    /// drop: idle only once the broker's end offset is at or below what was read.
     pub fn due(&mut self, now: Instant) -> Transitions {
         let mut t = Transitions::default();
         for (id, p) in &mut self.partitions {
-            if let State::AtEnd { since, confirmed: true } = p.state {
-                if now.saturating_duration_since(since) >= self.grace {
+            match p.state {
+                State::AtEnd { since, confirmed: true } if now.saturating_duration_since(since) >= self.grace => {
                     p.state = State::Idle;
                     t.idle.push(*id);
                     self.idle += 1;
                 }
+                State::Reading => match p.quiet_since {
+                    None => p.quiet_since = Some(now),
+                    Some(q) if now.saturating_duration_since(q) >= self.grace => {
+                        (p.state, p.quiet_since) = (State::AtEnd { since: now, confirmed: false }, None);
+                    }
+                    Some(_) => {}
+                },
+                _ => {}
             }
         }
         t
     }
 
+    /// Each partition's state, for the progress log: `reading [..] at_end [..] unconfirmed [..]
+    /// idle [..]` (a stalled watermark shows here which partition holds it).
+    pub fn describe(&self) -> String {
+        let of = |want: fn(&State) -> bool| -> Vec<i32> {
+            self.partitions.iter().filter(|(_, p)| want(&p.state)).map(|(id, _)| *id).collect()
+        };
+        format!(
+            "reading {:?} at_end {:?} unconfirmed {:?} idle {:?}",
+            of(|s| *s == State::Reading),
+            of(|s| matches!(s, State::AtEnd { confirmed: true, .. })),
+            of(|s| matches!(s, State::AtEnd { confirmed: false, .. })),
+            of(|s| *s == State::Idle)
+        )
+    }
+
     fn entry(&mut self, partition: i32) -> &mut Partition {
-        self.partitions.entry(partition).or_insert(Partition { position: 0, state: State::Reading })
+        self.partitions.entry(partition).or_insert(Partition { position: 0, state: State::Reading, quiet_since: None })
     }
 }
 

@@ -93,6 +93,44 @@ fn after_a_connection_drop_nothing_is_idle_until_the_broker_confirms_and_the_gra
     assert_eq!(t.due(at(t0, 103_000)).idle, [1, 2]);
 }
 
+#[test]
+fn a_partition_quiet_for_the_grace_without_its_end_is_put_to_the_broker() {
+    let t0 = Instant::now();
+    let mut t = IdleTracker::new(GRACE);
+    // Read up to offset 9 (position 10); the end of partition never comes (it came before a reset).
+    t.reset([(0, 0), (1, 0)]);
+    t.delivered(0, 9);
+    t.delivered(1, 9);
+    assert_eq!(t.to_confirm(at(t0, 0)), None, "nothing to ask while reading");
+    t.due(at(t0, 0)); // the first look after the last read starts the quiet period
+    assert_eq!(t.due(at(t0, 2_999)).idle, Vec::<i32>::new());
+    assert_eq!(t.to_confirm(at(t0, 2_999)), None, "quiet, but not for the grace yet");
+    t.due(at(t0, 3_000));
+    let asked = t.to_confirm(at(t0, 3_000)).expect("quiet for the grace: ask the broker");
+    assert_eq!(asked.partitions, [0, 1]);
+    // Partition 0 is at its end; partition 1 has more (reading is paused, say): it keeps reading.
+    t.confirmed(&asked, &[(0, Some(10)), (1, Some(12))]);
+    assert_eq!(t.due(at(t0, 5_999)).idle, Vec::<i32>::new(), "the grace counts from the question");
+    assert_eq!(t.due(at(t0, 6_000)).idle, [0]);
+    assert!(!t.is_idle(1));
+
+    // An answer to a question asked before the partition last read does not count, even if the
+    // partition has gone quiet again since: new messages may have come after it was asked.
+    let stale = {
+        t.due(at(t0, 9_000)); // partition 1 quiet for the grace again: asked
+        t.to_confirm(at(t0, 9_000)).unwrap()
+    };
+    assert_eq!(stale.partitions, [1]);
+    t.delivered(1, 11);
+    t.due(at(t0, 9_100));
+    t.due(at(t0, 12_100)); // quiet again: a new question is due
+    t.confirmed(&stale, &[(1, Some(12))]);
+    assert_eq!(t.due(at(t0, 60_000)).idle, Vec::<i32>::new(), "the stale answer is ignored");
+    let asked = t.to_confirm(at(t0, 60_000)).unwrap();
+    t.confirmed(&asked, &[(1, Some(12))]);
+    assert_eq!(t.due(at(t0, 63_000)).idle, [1]);
+}
+
 /// `n` partitions that each delivered one event at 10 h, reached their end and went idle, with the
 /// tracker and a sequencer (lateness 1 h) agreeing; returns them and the start instant.
 fn all_idle_at_ten_hours(n: i32) -> (IdleTracker, Sequencer<()>, Instant) {
@@ -212,8 +250,8 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
 proptest::proptest! {
     /// Random interleavings against the rules as the README states them, kept here in the plainest
     /// form: a partition is idle only if nothing read or fetched since its end (or the broker's
-    /// confirmation after a drop) says otherwise, no drop came after that evidence, and the grace
-    /// period has passed since it. Offsets in ops are relative to what was read (`End(p, d)` is an
+    /// answer, to a question asked after the last drop and after the last read) says otherwise, no
+    /// drop came after that evidence, and the grace period has passed since it. Offsets in ops are relative to what was read (`End(p, d)` is an
     /// end `d` past the last message; 0 means exactly there).
     #[test]
     fn idle_only_on_fresh_evidence_of_nothing_unread(ops in proptest::collection::vec(op(), 1..120)) {
@@ -225,15 +263,20 @@ proptest::proptest! {
         let mut read = [0i64; 3];
         let mut evidence: [Option<u64>; 3] = [None; 3];
         // A question to the broker, with how many drops had happened when it was asked.
-        let mut asked: Option<(Confirmation, u32)> = None;
+        // A question to the broker, with how many drops had happened and the op it was asked at.
+        let mut asked: Option<(Confirmation, u32, usize)> = None;
         let mut drops = 0u32;
-        for op in ops {
+        // The op at which each partition last read something or was found to have more.
+        let mut changed = [0usize; 3];
+        for (n, op) in ops.into_iter().enumerate() {
+            let n = n + 1;
             match op {
                 Op::Deliver(p) => {
                     let i = p as usize;
                     t.delivered(p, read[i]);
                     read[i] += 1;
                     evidence[i] = None;
+                    changed[i] = n;
                 }
                 Op::End(p, d) => {
                     let i = p as usize;
@@ -248,6 +291,7 @@ proptest::proptest! {
                     t.fetch_reported(p, read[i] + d);
                     if d > 0 {
                         evidence[i] = None;
+                        changed[i] = n;
                     }
                 }
                 Op::Drop => {
@@ -260,23 +304,25 @@ proptest::proptest! {
                 }
                 Op::Ask => {
                     if let Some(c) = t.to_confirm(at(t0, now)) {
-                        asked = Some((c, drops));
+                        asked = Some((c, drops, n));
                     }
                 }
                 Op::Answer(ends) => {
-                    if let Some((c, drops_then)) = asked.take() {
+                    if let Some((c, drops_then, asked_op)) = asked.take() {
                         let answers: Vec<(i32, Option<i64>)> =
                             c.partitions.iter().map(|p| (*p, ends[*p as usize].map(|d| read[*p as usize] + d))).collect();
                         let asked_at = c.asked_at.duration_since(t0).as_millis() as u64;
                         t.confirmed(&c, &answers);
                         for (p, end) in answers {
                             let i = p as usize;
-                            // Only an answer to a question asked after the last drop counts.
-                            if evidence[i] == Some(u64::MAX) && drops_then == drops {
+                            // Only an answer to a question asked after the last drop and after the
+                            // partition last read anything counts; it is evidence where none stands.
+                            let fresh = drops_then == drops && asked_op > changed[i];
+                            if fresh && matches!(evidence[i], None | Some(u64::MAX)) {
                                 evidence[i] = match end {
                                     Some(e) if e <= read[i] => Some(asked_at),
                                     Some(_) => None,
-                                    None => Some(u64::MAX),
+                                    None => evidence[i],
                                 };
                             }
                         }
