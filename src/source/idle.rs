@@ -16,7 +16,7 @@
 //! 3. the connection to the broker has not dropped since; after a drop the end must be confirmed
 //!    again by the broker, asked after the drop ([`IdleTracker::to_confirm`], [`IdleTracker::confirmed`]);
 //!    a partition that has read nothing for the grace period without an end of partition is put to
-//!    the broker the same way (the end is not always reported: it may have come before a reset);
+//!    the broker the same way (an end that never comes must not hold the watermark for good);
 //! 4. and all of that has held for the grace period (`service.idle_partition_ms`), counted from the
 //!    end or from the confirmation, so that producers pausing between batches, or resuming one
 //!    partition a moment before another, do not make events late.
@@ -195,8 +195,8 @@ impl IdleTracker {
 
     /// Partitions that have been confirmed at their end for the grace period: idle from now on.
     /// A partition that has read nothing for the grace period without reaching its end (its end
-    /// of partition never came, or came before a reset) is put to the broker like one after a
-    /// drop: idle only once the broker's end offset is at or below what was read.
+    /// of partition never came) is put to the broker like one after a drop: idle only once the
+    /// broker's end offset is at or below what was read.
     pub fn due(&mut self, now: Instant) -> Transitions {
         let mut t = Transitions::default();
         for (id, p) in &mut self.partitions {
