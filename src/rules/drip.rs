@@ -339,7 +339,9 @@ pub fn on_review(
         "reviews": cited,
     });
     let what = match class {
-        Direction::Inflate => "five-star reviews from first-time or new accounts far above its usual rating",
+        Direction::Inflate => {
+            "five-star reviews from accounts under a week old, or from first-time reviewers far above its usual rating"
+        }
         Direction::Attack => "one-star reviews of delivered orders from first-time or new accounts far below its usual rating: the seller looks targeted",
     };
     let message = format!(
