@@ -338,11 +338,14 @@ pub fn on_review(
                         "min_distance": d.min_distance, "new_account_days": cfg.new_account_days },
         "reviews": cited,
     });
+    let days = cfg.new_account_days;
     let what = match class {
-        Direction::Inflate => {
-            "five-star reviews from accounts under a week old, or from first-time reviewers far above its usual rating"
-        }
-        Direction::Attack => "one-star reviews of delivered orders from first-time or new accounts far below its usual rating: the seller looks targeted",
+        Direction::Inflate => format!(
+            "five-star reviews from accounts younger than {days} days, or from first-time reviewers far above its usual rating"
+        ),
+        Direction::Attack => format!(
+            "one-star reviews of delivered orders from first-time reviewers or accounts younger than {days} days, far below its usual rating: the seller looks targeted"
+        ),
     };
     let message = format!(
         "Seller {seller_id}: {k} of its {n} reviews in {} days are {what} ({:.0}% against {:.1}% platform-wide; chance if honest {chance:.1e}).",
